@@ -37,7 +37,7 @@ public sealed unsafe partial class Vcpu : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            ThrowIfClosed();
             return ref *(KvmRun*)_runBlock;
         }
     }
@@ -47,7 +47,7 @@ public sealed unsafe partial class Vcpu : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            ThrowIfClosed();
             return new Span<byte>((void*)_runBlock, _runBlockSize);
         }
     }
@@ -58,7 +58,7 @@ public sealed unsafe partial class Vcpu : IDisposable
     /// </summary>
     public RunResult Run()
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfClosed();
         int result = Handle.TryCall(KVM_RUN, 0);
         if (result >= 0)
             return new RunResult(((KvmRun*)_runBlock)->ExitReason, 0);
@@ -98,6 +98,13 @@ public sealed unsafe partial class Vcpu : IDisposable
             byte* data = (byte*)_runBlock + KvmRun.PayloadOffset + sizeof(ulong);
             return new MmioExit(run.Mmio.PhysAddr, run.Mmio.IsWrite != 0, new Span<byte>(data, length));
         }
+    }
+
+    // The run block is unmapped with the handle: a closed vCPU answers EBADF as its fd would.
+    private void ThrowIfClosed()
+    {
+        if (_disposed != 0)
+            throw new KvmException(Errno.EBADF, nameof(KVM_RUN), $"vCPU {Id}, which is closed");
     }
 
     public void Dispose()
