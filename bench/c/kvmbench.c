@@ -140,13 +140,22 @@ static void flat_seg(struct kvm_segment *s, uint16_t sel, uint8_t type)
     s->g = 1;
 }
 
-static void vm_create(struct vm *v, const uint8_t *code, size_t len)
+/* Steps of vm_create(), timed by `create` (ts[i] = time after step i). */
+enum { T_CREATE_VM, T_MEMORY, T_VCPU, T_RUN_MMAP, T_REGS, T_STEPS };
+static const char *step_name[T_STEPS] = {
+    "create_step_vm", "create_step_memory", "create_step_vcpu",
+    "create_step_run_mmap", "create_step_regs",
+};
+
+static void vm_create(struct vm *v, const uint8_t *code, size_t len, double *ts)
 {
     struct kvm_userspace_memory_region region;
     struct kvm_sregs sregs;
     struct kvm_regs regs;
 
     v->vm = IOCTL(kvm_fd, KVM_CREATE_VM, 0);
+    if (ts)
+        ts[T_CREATE_VM] = now_ns();
 
     v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -160,11 +169,17 @@ static void vm_create(struct vm *v, const uint8_t *code, size_t len)
     region.memory_size = MEM_SIZE;
     region.userspace_addr = (uintptr_t)v->mem;
     IOCTL(v->vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&region);
+    if (ts)
+        ts[T_MEMORY] = now_ns();
 
     v->vcpu = IOCTL(v->vm, KVM_CREATE_VCPU, 0);
+    if (ts)
+        ts[T_VCPU] = now_ns();
     v->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->vcpu, 0);
     if (v->run == MAP_FAILED)
         die("mmap kvm_run");
+    if (ts)
+        ts[T_RUN_MMAP] = now_ns();
 
     IOCTL(v->vcpu, KVM_GET_SREGS, (unsigned long)&sregs);
     flat_seg(&sregs.cs, 0x08, 0xb);     /* code, execute/read, accessed */
@@ -177,6 +192,8 @@ static void vm_create(struct vm *v, const uint8_t *code, size_t len)
     regs.rip = CODE_GPA;
     regs.rflags = 0x2;
     IOCTL(v->vcpu, KVM_SET_REGS, (unsigned long)&regs);
+    if (ts)
+        ts[T_REGS] = now_ns();
 }
 
 static void vm_destroy(struct vm *v)
@@ -210,12 +227,17 @@ static void print_reps(const char *name, const double *v, int n, const char *uni
 static void bench_create(int reps)
 {
     double *t = calloc(reps, sizeof *t), *td = calloc(reps, sizeof *td);
+    double *step[T_STEPS + 1];
+    double ts[T_STEPS];
     struct vm v;
+
+    for (int k = 0; k <= T_STEPS; k++)
+        step[k] = calloc(reps, sizeof(double));
 
     /* one untimed warm-up */
     for (int i = -1; i < reps; i++) {
         double t0 = now_ns();
-        vm_create(&v, guest_hlt, sizeof guest_hlt);
+        vm_create(&v, guest_hlt, sizeof guest_hlt, ts);
         run_once(&v);
         double t1 = now_ns();
         if (v.run->exit_reason != KVM_EXIT_HLT)
@@ -225,12 +247,20 @@ static void bench_create(int reps)
         if (i >= 0) {
             t[i] = (t1 - t0) / 1e3;
             td[i] = (t2 - t1) / 1e3;
+            for (int k = 0; k < T_STEPS; k++)
+                step[k][i] = (ts[k] - (k ? ts[k - 1] : t0)) / 1e3;
+            step[T_STEPS][i] = (t1 - ts[T_STEPS - 1]) / 1e3;
         }
     }
     print_reps("create", t, reps, "us");
     print_reps("teardown", td, reps, "us");
     printf("create %.1f us\n", median(t, reps));
+    for (int k = 0; k < T_STEPS; k++)
+        printf("%s %.1f us\n", step_name[k], median(step[k], reps));
+    printf("create_step_first_run %.1f us\n", median(step[T_STEPS], reps));
     printf("teardown %.1f us\n", median(td, reps));
+    for (int k = 0; k <= T_STEPS; k++)
+        free(step[k]);
     free(t);
     free(td);
 }
@@ -240,7 +270,7 @@ static void bench_pio(long n, int reps)
     double *t = calloc(reps, sizeof *t);
     struct vm v;
 
-    vm_create(&v, guest_pio, sizeof guest_pio);
+    vm_create(&v, guest_pio, sizeof guest_pio, NULL);
     for (int i = -1; i < reps; i++) {
         long m = i < 0 ? n / 100 + 1 : n;   /* short warm-up */
         double t0 = now_ns();
@@ -267,7 +297,7 @@ static void bench_mmio(long n, int reps)
     double *t = calloc(reps, sizeof *t);
     struct vm v;
 
-    vm_create(&v, guest_mmio, sizeof guest_mmio);
+    vm_create(&v, guest_mmio, sizeof guest_mmio, NULL);
     for (int i = -1; i < reps; i++) {
         long m = i < 0 ? n / 100 + 1 : n;
         double t0 = now_ns();
@@ -293,7 +323,7 @@ static void bench_immediate(long n, int reps)
     double *t = calloc(reps, sizeof *t);
     struct vm v;
 
-    vm_create(&v, guest_hlt, sizeof guest_hlt);
+    vm_create(&v, guest_hlt, sizeof guest_hlt, NULL);
     /* Run the guest to its HLT first, so the vCPU has entered once. */
     run_once(&v);
     if (v.run->exit_reason != KVM_EXIT_HLT)
