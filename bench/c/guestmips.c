@@ -3,7 +3,7 @@
  * shared/bench-guest) on /dev/kvm in 64-bit long mode at CPL 3 and measures
  * the guest's instruction rate.
  *
- *   guestmips PAYLOAD [R1 [R2]] [-w WORDS] [-r REPS] [-m MIB]
+ *   guestmips PAYLOAD [R1 [R2]] [-w WORDS] [-r REPS] [-m MIB] [-c CPL]
  *
  *   PAYLOAD  path of payload.bin (built from shared/bench-guest)
  *   R1, R2   round counts (defaults 16 and 256); with one round count only
@@ -12,6 +12,7 @@
  *   REPS     runs per round count, the median time is used (default 3)
  *   MIB      guest memory in MiB (default 64; at least 16 and enough for
  *            0x400000 + 8*W)
+ *   CPL      3 (default) or 0: CS 0x18 / SS..GS 0x10, RFLAGS 0x2 instead
  *
  * Every run uses a fresh VM.  The time of a run is from the first KVM_RUN to
  * the exit of the guest's `out 0xF4` (set-up excluded).
@@ -135,6 +136,7 @@ static struct kvm_cpuid2 *cpuid;
 static uint8_t *payload;
 static size_t payload_len;
 static size_t mem_size;
+static int cpl = 3;
 
 static void load_payload(const char *path)
 {
@@ -272,8 +274,13 @@ static void run_guest(long rounds, long words, struct result *res)
     IOCTL(vcpu, KVM_SET_CPUID2, (unsigned long)cpuid);
 
     IOCTL(vcpu, KVM_GET_SREGS, (unsigned long)&sregs);
-    sregs.cs = seg(SEL_UCODE64, 0xb, 3, 1);
-    sregs.ds = seg(SEL_UDATA, 0x3, 3, 0);
+    if (cpl == 3) {
+        sregs.cs = seg(SEL_UCODE64, 0xb, 3, 1);
+        sregs.ds = seg(SEL_UDATA, 0x3, 3, 0);
+    } else {
+        sregs.cs = seg(SEL_CODE64, 0xb, 0, 1);
+        sregs.ds = seg(SEL_DATA, 0x3, 0, 0);
+    }
     sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
     memset(&sregs.tr, 0, sizeof sregs.tr);
     sregs.tr.base = TSS_GPA;
@@ -298,7 +305,7 @@ static void run_guest(long rounds, long words, struct result *res)
     regs.rsp = STACK_TOP;
     regs.rdi = rounds;
     regs.rsi = words;
-    regs.rflags = 0x3002;             /* IOPL 3, reserved bit 1 */
+    regs.rflags = cpl == 3 ? 0x3002 : 0x2;   /* IOPL 3 (CPL 3), reserved bit 1 */
     IOCTL(vcpu, KVM_SET_REGS, (unsigned long)&regs);
 
     long exits = 0;
@@ -402,8 +409,10 @@ static double measure(long rounds, long words, int reps, double *best)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: guestmips PAYLOAD [R1 [R2]] [-w WORDS] [-r REPS] [-m MIB]\n"
-                    "  defaults: R1 16, R2 256, WORDS 524288, REPS 3, MIB 64\n");
+    fprintf(stderr, "usage: guestmips PAYLOAD [R1 [R2]] [-w WORDS] [-r REPS] [-m MIB] [-c CPL]\n"
+                    "  defaults: R1 16, R2 256, WORDS 524288, REPS 3, MIB 64, CPL 3\n"
+                    "  (-c 0 runs the payload at CPL 0; under kvm_pvm that is emulated,\n"
+                    "   ~1.5 MIPS: use small WORDS and rounds)\n");
     exit(2);
 }
 
@@ -429,6 +438,11 @@ int main(int argc, char **argv)
             reps = (int)num(argv[++i]);
         else if (!strcmp(argv[i], "-m") && i + 1 < argc)
             mib = num(argv[++i]);
+        else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+            cpl = (int)num(argv[++i]);
+            if (cpl != 0 && cpl != 3)
+                usage();
+        }
         else if (argv[i][0] == '-')
             usage();
         else if (!path)
@@ -467,8 +481,8 @@ int main(int argc, char **argv)
     get_supported_cpuid();
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    printf("# guestmips: payload %s (%zu bytes), W %ld, memory %ld MiB, reps %d, CPL 3\n",
-           path, payload_len, words, mib, reps);
+    printf("# guestmips: payload %s (%zu bytes), W %ld, memory %ld MiB, reps %d, CPL %d\n",
+           path, payload_len, words, mib, reps, cpl);
     double b1, b2;
     double t1 = measure(r[0], words, reps, &b1);
     if (two) {
