@@ -24,14 +24,17 @@ public class LayoutProbeTests
         var failures = new StringBuilder();
         foreach (var problem in Abi.ManagedProblems)
             failures.AppendLine($"  {problem}");
-        var typesCMissesEntirely = new HashSet<string>();
+        // A struct C does not know at all is one line, not one line per field of it.
+        var structsCLacks = Enumerable.Range(0, Abi.Checks.Count)
+            .Where(id => result.Unresolved.ContainsKey(id) && !Abi.Checks[id].Subject.Contains('.'))
+            .Select(id => Abi.Checks[id].Subject)
+            .ToHashSet();
         for (int id = 0; id < Abi.Checks.Count; id++)
         {
             var check = Abi.Checks[id];
             if (result.Unresolved.TryGetValue(id, out var reason))
             {
-                // One line per struct C does not know, not one per field of it.
-                if (typesCMissesEntirely.Add(check.Subject.Split('.')[0]))
+                if (!structsCLacks.Contains(check.Subject.Split('.')[0]) || !check.Subject.Contains('.'))
                     failures.AppendLine($"  {check.Subject}: C has no `{check.CExpression}` ({reason})");
             }
             else if (result.Values[id] != check.Expected)
@@ -46,7 +49,7 @@ public class LayoutProbeTests
     public void The_probe_covers_a_realistic_amount_of_the_ABI()
     {
         // Guards against reflection silently finding nothing, which would make the probe pass vacuously.
-        Assert.True(Abi.Checks.Count > 1000, $"only {Abi.Checks.Count} checks were generated");
+        Assert.True(Abi.Checks.Count > 2000, $"only {Abi.Checks.Count} checks were generated");
         Assert.Contains(Abi.Checks, c => c.CExpression == "offsetof(struct kvm_run, io.port)");
         Assert.Contains(Abi.Checks, c => c.CExpression == "KVM_RUN");
     }
