@@ -1,0 +1,52 @@
+using System.Text.RegularExpressions;
+
+namespace KvmSharp.Abi.Tests.Probe;
+
+/// <summary>
+/// The #define lines of the system's KVM headers, read as text so the
+/// coverage test can list what the header names without trusting Abi to say.
+/// </summary>
+public static partial class KvmHeaderText
+{
+    public static readonly string[] HeaderPaths =
+    [
+        "/usr/include/linux/kvm.h",
+        "/usr/include/x86_64-linux-gnu/asm/kvm.h",
+    ];
+
+    /// <summary>Object-like macros, name → replacement text (continuation lines joined, comments dropped).</summary>
+    public static IReadOnlyDictionary<string, string> Defines(IEnumerable<string> paths)
+    {
+        var defines = new Dictionary<string, string>();
+        foreach (var path in paths)
+        {
+            if (!File.Exists(path))
+                Assert.Fail($"{path} is missing: install the Linux UAPI headers (Debian: linux-libc-dev).");
+            string text = LineContinuation().Replace(File.ReadAllText(path), " ");
+            text = BlockComment().Replace(text, " ");
+            foreach (Match define in ObjectLikeDefine().Matches(text))
+                defines[define.Groups["name"].Value] = Normalize(define.Groups["body"].Value);
+        }
+        return defines;
+    }
+
+    public static string Normalize(string body) => Whitespace().Replace(body, " ").Trim().Replace("( ", "(").Replace(" ,", ",");
+
+    public static bool IsIoctlRequest(string body) => IoctlMacro().IsMatch(body);
+
+    [GeneratedRegex(@"\\\r?\n")]
+    private static partial Regex LineContinuation();
+
+    [GeneratedRegex(@"/\*.*?\*/", RegexOptions.Singleline)]
+    private static partial Regex BlockComment();
+
+    // A name followed directly by "(" is a function-like macro, which is not a value.
+    [GeneratedRegex(@"^[ \t]*#[ \t]*define[ \t]+(?<name>[A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_(])[ \t]*(?<body>[^\n]*)$", RegexOptions.Multiline)]
+    private static partial Regex ObjectLikeDefine();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    [GeneratedRegex(@"^_IO(R|W|WR)?\(\s*KVMIO\b")]
+    private static partial Regex IoctlMacro();
+}
