@@ -34,6 +34,19 @@ public class HeaderCoverageTests
         AssertAllDeclared(names, "constant");
     }
 
+    [Fact]
+    public void Every_struct_in_the_header_has_a_CSharp_counterpart()
+    {
+        var declared = typeof(KvmIoctls).Assembly.GetTypes()
+            .Where(t => t.IsValueType && !t.IsEnum && !t.IsDefined(typeof(CUnnamedAttribute)))
+            .Select(CNaming.StructTag)
+            .ToHashSet();
+        var headerTags = KvmHeaderText.StructTags(KvmHeaderText.HeaderPaths);
+        Assert.True(headerTags.Count > 100, $"only {headerTags.Count} struct definitions were found in the header text");
+        var missing = headerTags.Where(tag => !declared.Contains(tag)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} struct(s) of the header have no C# counterpart:\n  {string.Join("\n  ", missing)}");
+    }
+
     /// <summary>
     /// The header keeps removed ioctls only as __KVM_DEPRECATED_* placeholders;
     /// each must still be reachable under its historical name, which the

@@ -32,12 +32,99 @@ public struct KvmS390Interrupt
     public ulong Parm64;
 }
 
-/// <summary>struct kvm_s390_irq (KVM_S390_IRQ): the typed payload union is kept as its raw bytes.</summary>
-[StructLayout(LayoutKind.Sequential)]
+/// <summary>struct kvm_s390_irq (KVM_S390_IRQ): <see cref="Type"/> selects the union member.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 72)]
 public unsafe struct KvmS390Irq
 {
-    public ulong Type;
-    [CName("u.reserved")] public fixed byte Payload[64];
+    [FieldOffset(0)] public ulong Type;
+    [CName("u.io")]
+    [FieldOffset(8)] public KvmS390IoInfo Io;
+    [CName("u.ext")]
+    [FieldOffset(8)] public KvmS390ExtInfo Ext;
+    [CName("u.pgm")]
+    [FieldOffset(8)] public KvmS390PgmInfo Pgm;
+    [CName("u.emerg")]
+    [FieldOffset(8)] public KvmS390EmergInfo Emerg;
+    [CName("u.extcall")]
+    [FieldOffset(8)] public KvmS390ExtcallInfo Extcall;
+    [CName("u.prefix")]
+    [FieldOffset(8)] public KvmS390PrefixInfo Prefix;
+    [CName("u.stop")]
+    [FieldOffset(8)] public KvmS390StopInfo Stop;
+    [CName("u.mchk")]
+    [FieldOffset(8)] public KvmS390MchkInfo Mchk;
+    [CName("u.reserved")]
+    [FieldOffset(8)] public fixed byte Reserved[64];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390IoInfo
+{
+    public ushort SubchannelId;
+    public ushort SubchannelNr;
+    public uint IoIntParm;
+    public uint IoIntWord;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390ExtInfo
+{
+    public uint ExtParams;
+    public uint Pad;
+    public ulong ExtParams2;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmS390PgmInfo
+{
+    public ulong TransExcCode;
+    public ulong MonCode;
+    public ulong PerAddress;
+    public uint DataExcCode;
+    public ushort Code;
+    public ushort MonClassNr;
+    public byte PerCode;
+    public byte PerAtmid;
+    public byte ExcAccessId;
+    public byte PerAccessId;
+    public byte OpAccessId;
+    public byte Flags;
+    public fixed byte Pad[2];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390EmergInfo
+{
+    public ushort Code;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390ExtcallInfo
+{
+    public ushort Code;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390PrefixInfo
+{
+    public uint Address;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390StopInfo
+{
+    public uint Flags;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmS390MchkInfo
+{
+    public ulong Cr14;
+    public ulong Mcic;
+    public ulong FailingStorageAddress;
+    public uint ExtDamageCode;
+    public uint Pad;
+    public fixed byte FixedLogout[16];
 }
 
 /// <summary>struct kvm_s390_irq_state (KVM_S390_SET/GET_IRQ_STATE).</summary>
@@ -124,4 +211,66 @@ public struct KvmS390ZpciOpRegAen
     public byte Isc;
     public byte Sbo;
     public ushort Pad;
+}
+
+// Protected-virtualization command data (KVM_S390_PV_COMMAND's kvm_pv_cmd.data).
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390PvSecParm
+{
+    public ulong Origin;
+    public ulong Length;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390PvUnp
+{
+    public ulong Addr;
+    public ulong Size;
+    public ulong Tweak;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmS390PvDmp
+{
+    public ulong Subcmd;
+    public ulong BuffAddr;
+    public ulong BuffLen;
+    public ulong Gaddr;
+    public fixed ulong Reserved[4];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390PvInfoHeader
+{
+    public uint Id;
+    public uint LenMax;
+    public uint LenWritten;
+    public uint Reserved;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmS390PvInfoDump
+{
+    public ulong DumpCpuBufferLen;
+    [CName("dump_config_mem_buffer_per_1m")] public ulong DumpConfigMemBufferPer1M;
+    public ulong DumpConfigFinalizeLen;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmS390PvInfoVm
+{
+    public fixed ulong InstCallsList[4];
+    public ulong MaxCpus;
+    public ulong MaxGuests;
+    public ulong MaxGuestAddr;
+    public ulong FeatureIndication;
+}
+
+[StructLayout(LayoutKind.Explicit, Size = 80)]
+public struct KvmS390PvInfo
+{
+    [FieldOffset(0)] public KvmS390PvInfoHeader Header;
+    [FieldOffset(16)] public KvmS390PvInfoDump Dump;
+    [FieldOffset(16)] public KvmS390PvInfoVm Vm;
 }

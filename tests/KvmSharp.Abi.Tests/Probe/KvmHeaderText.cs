@@ -30,6 +30,12 @@ public static partial class KvmHeaderText
         return defines;
     }
 
+    /// <summary>Tags of the structs the headers define (a body follows the tag), including ones defined inside another struct.</summary>
+    public static IReadOnlySet<string> StructTags(IEnumerable<string> paths) =>
+        paths.SelectMany(path => StructDefinition().Matches(BlockComment().Replace(File.ReadAllText(path), " ")))
+            .Select(m => m.Groups["tag"].Value)
+            .ToHashSet();
+
     public static string Normalize(string body) => Whitespace().Replace(body, " ").Trim().Replace("( ", "(").Replace(" ,", ",");
 
     public static bool IsIoctlRequest(string body) => IoctlMacro().IsMatch(body);
@@ -43,6 +49,9 @@ public static partial class KvmHeaderText
     // A name followed directly by "(" is a function-like macro, which is not a value.
     [GeneratedRegex(@"^[ \t]*#[ \t]*define[ \t]+(?<name>[A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_(])[ \t]*(?<body>[^\n]*)$", RegexOptions.Multiline)]
     private static partial Regex ObjectLikeDefine();
+
+    [GeneratedRegex(@"\bstruct\s+(?<tag>kvm_[A-Za-z0-9_]+)\s*\{")]
+    private static partial Regex StructDefinition();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
