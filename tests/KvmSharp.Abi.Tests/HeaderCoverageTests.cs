@@ -63,6 +63,19 @@ public class HeaderCoverageTests
         AssertAllDeclared(names, "#define");
     }
 
+    [Fact]
+    public void Every_flexible_array_in_the_header_is_declared_as_a_trailing_array()
+    {
+        var inHeader = KvmHeaderText.FlexibleArrayMembers(KvmHeaderText.HeaderPaths).Order(StringComparer.Ordinal).ToList();
+        var declared = typeof(KvmIoctls).Assembly.GetTypes()
+            .SelectMany(t => t.GetCustomAttributes<CTrailingArrayAttribute>())
+            .Select(a => a.Member.Split('.')[^1])
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        Assert.NotEmpty(inHeader);
+        Assert.Equal(inHeader, declared);
+    }
+
     /// <summary>
     /// The header keeps removed ioctls only as __KVM_DEPRECATED_* placeholders;
     /// each must still be reachable under its historical name, which the

@@ -28,6 +28,7 @@ public struct KvmMsrFilter
 }
 
 /// <summary>struct kvm_pmu_event_filter (KVM_SET_PMU_EVENT_FILTER): header; <see cref="Nevents"/> u64 events follow.</summary>
+[CTrailingArray("events", typeof(ulong))]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmPmuEventFilter
 {

@@ -206,6 +206,7 @@ public unsafe struct KvmIrqRoutingEntry
 }
 
 /// <summary>struct kvm_irq_routing: header of KVM_SET_GSI_ROUTING; <see cref="Nr"/> entries follow.</summary>
+[CTrailingArray("entries", typeof(KvmIrqRoutingEntry))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmIrqRouting
 {

@@ -77,6 +77,7 @@ public unsafe struct KvmCoalescedMmio
 }
 
 /// <summary>struct kvm_coalesced_mmio_ring: the ring page's header; kvm_coalesced_mmio entries follow it directly.</summary>
+[CTrailingArray("coalesced_mmio", typeof(KvmCoalescedMmio))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmCoalescedMmioRing
 {

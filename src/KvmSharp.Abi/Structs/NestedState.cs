@@ -7,6 +7,8 @@ namespace KvmSharp.Abi;
 /// VMX or SVM data (the header's zero-length <c>data</c> union) follows it
 /// when <see cref="Size"/> says so.
 /// </summary>
+[CTrailingArray("data.vmx", typeof(KvmVmxNestedStateData))]
+[CTrailingArray("data.svm", typeof(KvmSvmNestedStateData))]
 [StructLayout(LayoutKind.Explicit, Size = 128)]
 public unsafe struct KvmNestedState
 {

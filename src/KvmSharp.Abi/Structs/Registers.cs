@@ -82,6 +82,7 @@ public unsafe struct KvmDebugregs
 }
 
 /// <summary>struct kvm_xsave: the legacy 4 KiB XSAVE area (KVM_GET/SET_XSAVE).</summary>
+[CTrailingArray("extra", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmXsave
 {

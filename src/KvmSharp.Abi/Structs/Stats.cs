@@ -17,6 +17,7 @@ public struct KvmStatsHeader
 }
 
 /// <summary>struct kvm_stats_desc: one statistic's descriptor; its name (NameSize bytes) follows.</summary>
+[CTrailingArray("name", typeof(byte))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmStatsDesc
 {

@@ -82,7 +82,26 @@ public sealed class AbiChecks
 
         string cType = "struct " + CNaming.StructTag(type);
         Checks.Add(new ProbeCheck(type.Name, $"sizeof({cType})", ManagedLayout.SizeOf(type)));
+        AddAlignmentAndTrailingArrays(type, cType);
         AddFields(type, cType, memberPrefix: "", subjectPrefix: type.Name, baseOffset: 0);
+    }
+
+    /// <summary>
+    /// Alignment decides where a struct lands inside another one. In C a
+    /// flexible array member adds its element's alignment, and its elements
+    /// must start where the C# struct ends.
+    /// </summary>
+    private void AddAlignmentAndTrailingArrays(Type type, string cType)
+    {
+        int alignment = ManagedLayout.AlignmentOf(type);
+        foreach (var trailing in type.GetCustomAttributes<CTrailingArrayAttribute>())
+        {
+            string subject = $"{type.Name}.{trailing.Member}[]";
+            Checks.Add(new ProbeCheck(subject, $"offsetof({cType}, {trailing.Member})", ManagedLayout.SizeOf(type)));
+            Checks.Add(new ProbeCheck(subject + "[0] (size)", $"sizeof((({cType} *)0)->{trailing.Member}[0])", ManagedLayout.SizeOf(trailing.ElementType)));
+            alignment = Math.Max(alignment, ManagedLayout.AlignmentOf(trailing.ElementType));
+        }
+        Checks.Add(new ProbeCheck(type.Name + " (alignment)", $"_Alignof({cType})", alignment));
     }
 
     private void AddFields(Type type, string cType, string memberPrefix, string subjectPrefix, int baseOffset)

@@ -36,6 +36,12 @@ public static partial class KvmHeaderText
             .Select(m => m.Groups["tag"].Value)
             .ToHashSet();
 
+    /// <summary>Names of the flexible array members (<c>__DECLARE_FLEX_ARRAY(type, name)</c> or <c>name[0]</c>) the headers declare.</summary>
+    public static IReadOnlyList<string> FlexibleArrayMembers(IEnumerable<string> paths) =>
+        paths.SelectMany(path => FlexibleArray().Matches(BlockComment().Replace(File.ReadAllText(path), " ")))
+            .Select(m => m.Groups["flex"].Success ? m.Groups["flex"].Value : m.Groups["zero"].Value)
+            .ToList();
+
     public static string Normalize(string body) => Whitespace().Replace(body, " ").Trim().Replace("( ", "(").Replace(" ,", ",");
 
     public static bool IsIoctlRequest(string body) => IoctlMacro().IsMatch(body);
@@ -52,6 +58,9 @@ public static partial class KvmHeaderText
 
     [GeneratedRegex(@"\bstruct\s+(?<tag>kvm_[A-Za-z0-9_]+)\s*\{")]
     private static partial Regex StructDefinition();
+
+    [GeneratedRegex(@"__DECLARE_FLEX_ARRAY\(\s*[^,]+,\s*(?<flex>\w+)\s*\)|\b(?<zero>\w+)\[0\]\s*;")]
+    private static partial Regex FlexibleArray();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
