@@ -1,4 +1,3 @@
-using System.Text;
 using KvmSharp.Abi.Tests.Probe;
 
 namespace KvmSharp.Abi.Tests;
@@ -21,28 +20,9 @@ public class LayoutProbeTests
     {
         var result = CProbe.Evaluate(Abi.Checks.Select(c => c.CExpression).ToList());
 
-        var failures = new StringBuilder();
-        foreach (var problem in Abi.ManagedProblems)
-            failures.AppendLine($"  {problem}");
-        // A struct C does not know at all is one line, not one line per field of it.
-        var structsCLacks = Enumerable.Range(0, Abi.Checks.Count)
-            .Where(id => result.Unresolved.ContainsKey(id) && !Abi.Checks[id].Subject.Contains('.'))
-            .Select(id => Abi.Checks[id].Subject)
-            .ToHashSet();
-        for (int id = 0; id < Abi.Checks.Count; id++)
-        {
-            var check = Abi.Checks[id];
-            if (result.Unresolved.TryGetValue(id, out var reason))
-            {
-                if (!structsCLacks.Contains(check.Subject.Split('.')[0]) || !check.Subject.Contains('.'))
-                    failures.AppendLine($"  {check.Subject}: C has no `{check.CExpression}` ({reason})");
-            }
-            else if (result.Values[id] != check.Expected)
-                failures.AppendLine($"  {check.Subject}: C# {check.Expected}, C `{check.CExpression}` = {result.Values[id]}");
-        }
-        Assert.True(failures.Length == 0,
-            $"Abi differs from linux/kvm.h in {failures.ToString().Count(c => c == '\n')} place(s) " +
-            $"(of {Abi.Checks.Count} checks):\n{failures}");
+        var mismatches = ProbeReport.Mismatches(Abi, result);
+
+        Assert.True(mismatches.Count == 0, ProbeReport.Format(mismatches, Abi.Checks.Count));
     }
 
     [Fact]
