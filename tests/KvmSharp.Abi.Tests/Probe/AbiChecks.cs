@@ -45,9 +45,7 @@ public sealed class AbiChecks
             string subject = $"{enumType.Name}.{member.Name}";
             if (IsExempt(member, subject))
                 continue;
-            var value = member.GetValue(null)!;
-            long number = Convert.ToInt64(Convert.ChangeType(value, Enum.GetUnderlyingType(enumType)));
-            Checks.Add(new ProbeCheck(subject, CNaming.ConstantExpression(member), number));
+            Checks.Add(new ProbeCheck(subject, CNaming.ConstantExpression(member), AsInt64(member.GetValue(null)!)));
         }
     }
 
@@ -64,10 +62,11 @@ public sealed class AbiChecks
         }
     }
 
+    /// <summary>The probe prints every C value as a long long; unsigned 64-bit values compare by their bits.</summary>
     private static long AsInt64(object value) => value switch
     {
+        Enum e => AsInt64(Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()))),
         ulong u => unchecked((long)u),
-        Enum e => Convert.ToInt64(Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()))),
         _ => Convert.ToInt64(value),
     };
 
