@@ -125,8 +125,6 @@ public static unsafe partial class KvmIoctls
     // VM ioctls of other architectures, and of device models (linux/kvm.h).
     public static readonly ulong KVM_S390_UCAS_MAP = IoW(0x50, sizeof(KvmS390UcasMapping));
     public static readonly ulong KVM_S390_UCAS_UNMAP = IoW(0x51, sizeof(KvmS390UcasMapping));
-    public static readonly ulong KVM_REGISTER_COALESCED_MMIO = IoW(0x67, sizeof(KvmCoalescedMmioZone));
-    public static readonly ulong KVM_UNREGISTER_COALESCED_MMIO = IoW(0x68, sizeof(KvmCoalescedMmioZone));
     public static readonly ulong KVM_PPC_GET_PVINFO = IoW(0xa1, sizeof(KvmPpcPvinfo));
     public static readonly ulong KVM_PPC_GET_SMMU_INFO = IoR(0xa6, sizeof(KvmPpcSmmuInfo));
     public static readonly ulong KVM_CREATE_SPAPR_TCE = IoW(0xa8, sizeof(KvmCreateSpaprTce));
