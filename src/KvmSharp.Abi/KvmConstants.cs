@@ -8,10 +8,12 @@ public static class KvmConstants
     public const int KVM_MAX_XCRS = 16;
     public const int KVM_APIC_REG_SIZE = 0x400;
     public const int KVM_IOAPIC_NUM_PINS = 24;
-    public const int KVM_MAX_CPUID_ENTRIES = 80;
+    /// <summary>The kernel's cap on kvm_cpuid2.nent (E2BIG beyond it).</summary>
+    [NoCCounterpart("kernel-internal limit from arch/x86/include/asm/kvm_host.h, not in the UAPI headers; Soft enforces it as KVM does")]
+    public const int KVM_MAX_CPUID_ENTRIES = 256;
     public const int KVM_NR_IRQCHIPS = 3;
-    public const int KVM_RUN_IO_DIRECTION_IN = 0;   // KVM_EXIT_IO_IN
-    public const int KVM_RUN_IO_DIRECTION_OUT = 1;  // KVM_EXIT_IO_OUT
+    [CName("KVM_EXIT_IO_IN")] public const int KVM_RUN_IO_DIRECTION_IN = 0;
+    [CName("KVM_EXIT_IO_OUT")] public const int KVM_RUN_IO_DIRECTION_OUT = 1;
     public const int SYNC_REGS_SIZE_BYTES = 2048;
     public const int KVM_PIT_SPEAKER_DUMMY = 1;
     public const int KVM_PIT_FLAGS_HPET_LEGACY = 0x00000001;
@@ -85,7 +87,7 @@ public static class KvmConstants
 [Flags]
 public enum KvmMemoryFlags : uint
 {
-    None = 0,
+    [NoCCounterpart("the empty flag set, so callers need not write (KvmMemoryFlags)0")] None = 0,
     [CName("KVM_MEM_LOG_DIRTY_PAGES")] LogDirtyPages = 1 << 0,
     [CName("KVM_MEM_READONLY")] ReadOnly = 1 << 1,
 }

@@ -26,6 +26,8 @@ public static unsafe partial class KvmIoctls
     public static ulong IoWR(uint nr, int size) => Encode(DirRead | DirWrite, nr, size);
 
     public static readonly ulong KVM_SET_USER_MEMORY_REGION = IoW(0x46, sizeof(KvmUserspaceMemoryRegion));
+    public static readonly ulong KVM_REGISTER_COALESCED_MMIO = IoW(0x67, sizeof(KvmCoalescedMmioZone));
+    public static readonly ulong KVM_UNREGISTER_COALESCED_MMIO = IoW(0x68, sizeof(KvmCoalescedMmioZone));
     public static readonly ulong KVM_GET_API_VERSION = Io(0x00);
     public static readonly ulong KVM_CREATE_VM = Io(0x01);
     public static readonly ulong KVM_GET_MSR_INDEX_LIST = IoWR(0x02, sizeof(KvmMsrList));

@@ -1,1 +1,3 @@
-Console.WriteLine("kvmsharp");
+using KvmSharp.Cli;
+
+return KvmSharpCommand.Run(args, Console.Out, Console.Error);

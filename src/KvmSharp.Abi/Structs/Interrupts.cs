@@ -45,6 +45,7 @@ public struct KvmPicState
 /// One IOAPIC redirection-table entry (the union in struct kvm_ioapic_state):
 /// the raw 64 bits; the C bitfield view is offered as properties.
 /// </summary>
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmIoapicRedirectionEntry
 {

@@ -10,6 +10,7 @@ namespace KvmSharp.Abi;
 [StructLayout(LayoutKind.Explicit, Size = 2352)]
 public unsafe struct KvmRun
 {
+    [CExpression("offsetof(struct kvm_run, hw)")]
     public const int PayloadOffset = 32;
 
     [FieldOffset(0)] public byte RequestInterruptWindow;
@@ -41,17 +42,22 @@ public unsafe struct KvmRun
 
     [FieldOffset(288)] public ulong KvmValidRegs;
     [FieldOffset(296)] public ulong KvmDirtyRegs;
-    /// <summary>union s: struct kvm_sync_regs regs, or 2048 bytes of padding.</summary>
-    [CName("s")]
+    /// <summary>union s: the registers KVM_CAP_SYNC_REGS shares through the run block.</summary>
+    [CName("s.regs")]
     [FieldOffset(304)] public KvmSyncRegs SyncRegs;
+    /// <summary>union s reserves SYNC_REGS_SIZE_BYTES for struct kvm_sync_regs to grow into.</summary>
+    [CName("s.padding")]
+    [FieldOffset(304)] public fixed byte SyncRegsPadding[KvmConstants.SYNC_REGS_SIZE_BYTES];
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunHw
 {
     public ulong HardwareExitReason;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunFailEntry
 {
@@ -59,6 +65,7 @@ public struct KvmRunFailEntry
     public uint Cpu;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunEx
 {
@@ -67,6 +74,7 @@ public struct KvmRunEx
 }
 
 /// <summary>The io payload: the data is <see cref="Count"/> × <see cref="Size"/> bytes at <see cref="DataOffset"/> from the start of kvm_run.</summary>
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunIo
 {
@@ -89,12 +97,14 @@ public struct KvmDebugExitArch
     public ulong Dr7;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunDebug
 {
     public KvmDebugExitArch Arch;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmRunMmio
 {
@@ -104,6 +114,7 @@ public unsafe struct KvmRunMmio
     public byte IsWrite;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmRunHypercall
 {
@@ -114,6 +125,7 @@ public unsafe struct KvmRunHypercall
     public uint Pad;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunTprAccess
 {
@@ -122,6 +134,7 @@ public struct KvmRunTprAccess
     public uint Pad;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmRunInternal
 {
@@ -130,6 +143,7 @@ public unsafe struct KvmRunInternal
     public fixed ulong Data[16];
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Explicit)]
 public unsafe struct KvmRunEmulationFailure
 {
@@ -140,6 +154,7 @@ public unsafe struct KvmRunEmulationFailure
     [FieldOffset(17)] public fixed byte InsnBytes[15];
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Explicit)]
 public unsafe struct KvmRunSystemEvent
 {
@@ -149,12 +164,14 @@ public unsafe struct KvmRunSystemEvent
     [FieldOffset(8)] public fixed ulong Data[16];
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunEoi
 {
     public byte Vector;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmRunMsr
 {
@@ -165,17 +182,18 @@ public unsafe struct KvmRunMsr
     public ulong Data;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRunNotify
 {
     public uint Flags;
 }
 
-/// <summary>struct kvm_sync_regs, padded to SYNC_REGS_SIZE_BYTES as in kvm_run.</summary>
-[StructLayout(LayoutKind.Explicit, Size = KvmConstants.SYNC_REGS_SIZE_BYTES)]
+/// <summary>struct kvm_sync_regs (x86): the state KVM_CAP_SYNC_REGS exchanges in kvm_run.s.</summary>
+[StructLayout(LayoutKind.Sequential)]
 public struct KvmSyncRegs
 {
-    [FieldOffset(0)] public KvmRegs Regs;
-    [FieldOffset(144)] public KvmSregs Sregs;
-    [FieldOffset(456)] public KvmVcpuEvents Events;
+    public KvmRegs Regs;
+    public KvmSregs Sregs;
+    public KvmVcpuEvents Events;
 }

@@ -18,6 +18,7 @@ public unsafe struct KvmVcpuEvents
     [FieldOffset(56)] public ulong ExceptionPayload;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmVcpuEventsException
 {
@@ -28,6 +29,7 @@ public struct KvmVcpuEventsException
     public uint ErrorCode;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmVcpuEventsInterrupt
 {
@@ -37,6 +39,7 @@ public struct KvmVcpuEventsInterrupt
     public byte Shadow;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmVcpuEventsNmi
 {
@@ -46,6 +49,7 @@ public struct KvmVcpuEventsNmi
     public byte Pad;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmVcpuEventsSmi
 {
@@ -55,6 +59,7 @@ public struct KvmVcpuEventsSmi
     public byte LatchedInit;
 }
 
+[CUnnamed]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmVcpuEventsTripleFault
 {
@@ -62,6 +67,7 @@ public struct KvmVcpuEventsTripleFault
 }
 
 /// <summary>struct kvm_mp_state (KVM_GET/SET_MP_STATE).</summary>
+[CName("kvm_mp_state")]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmMpStateArg
 {

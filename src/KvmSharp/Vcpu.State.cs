@@ -1,0 +1,228 @@
+using KvmSharp.Abi;
+using static KvmSharp.Abi.KvmIoctls;
+
+namespace KvmSharp;
+
+// Register and event state of a vCPU: one method per ioctl.
+public sealed unsafe partial class Vcpu
+{
+    private T Get<T>(ulong request, string name) where T : unmanaged
+    {
+        T value = default;
+        Handle.Call(request, (nint)(&value), name, () => $"vCPU {Id}");
+        return value;
+    }
+
+    private void Set<T>(ulong request, string name, in T value) where T : unmanaged
+    {
+        T copy = value;
+        Handle.Call(request, (nint)(&copy), name, () => $"vCPU {Id}");
+    }
+
+    /// <summary>KVM_GET_REGS.</summary>
+    public KvmRegs GetRegs() => Get<KvmRegs>(KVM_GET_REGS, nameof(KVM_GET_REGS));
+
+    /// <summary>KVM_SET_REGS.</summary>
+    public void SetRegs(in KvmRegs regs) => Set(KVM_SET_REGS, nameof(KVM_SET_REGS), regs);
+
+    /// <summary>KVM_GET_SREGS.</summary>
+    public KvmSregs GetSregs() => Get<KvmSregs>(KVM_GET_SREGS, nameof(KVM_GET_SREGS));
+
+    /// <summary>KVM_SET_SREGS.</summary>
+    public void SetSregs(in KvmSregs sregs) => Set(KVM_SET_SREGS, nameof(KVM_SET_SREGS), sregs);
+
+    /// <summary>KVM_GET_FPU.</summary>
+    public KvmFpu GetFpu() => Get<KvmFpu>(KVM_GET_FPU, nameof(KVM_GET_FPU));
+
+    /// <summary>KVM_SET_FPU.</summary>
+    public void SetFpu(in KvmFpu fpu) => Set(KVM_SET_FPU, nameof(KVM_SET_FPU), fpu);
+
+    /// <summary>KVM_GET_LAPIC (needs an in-kernel irqchip).</summary>
+    public KvmLapicState GetLapic() => Get<KvmLapicState>(KVM_GET_LAPIC, nameof(KVM_GET_LAPIC));
+
+    /// <summary>KVM_SET_LAPIC.</summary>
+    public void SetLapic(in KvmLapicState lapic) => Set(KVM_SET_LAPIC, nameof(KVM_SET_LAPIC), lapic);
+
+    /// <summary>KVM_GET_MP_STATE.</summary>
+    public KvmMpState GetMpState() => Get<KvmMpStateArg>(KVM_GET_MP_STATE, nameof(KVM_GET_MP_STATE)).MpState;
+
+    /// <summary>KVM_SET_MP_STATE.</summary>
+    public void SetMpState(KvmMpState state) => Set(KVM_SET_MP_STATE, nameof(KVM_SET_MP_STATE), new KvmMpStateArg { MpState = state });
+
+    /// <summary>KVM_GET_VCPU_EVENTS: pending or injected exceptions, interrupts, NMIs and SIPI.</summary>
+    public KvmVcpuEvents GetVcpuEvents() => Get<KvmVcpuEvents>(KVM_GET_VCPU_EVENTS, nameof(KVM_GET_VCPU_EVENTS));
+
+    /// <summary>KVM_SET_VCPU_EVENTS.</summary>
+    public void SetVcpuEvents(in KvmVcpuEvents events) => Set(KVM_SET_VCPU_EVENTS, nameof(KVM_SET_VCPU_EVENTS), events);
+
+    /// <summary>KVM_GET_DEBUGREGS.</summary>
+    public KvmDebugregs GetDebugRegs() => Get<KvmDebugregs>(KVM_GET_DEBUGREGS, nameof(KVM_GET_DEBUGREGS));
+
+    /// <summary>KVM_SET_DEBUGREGS.</summary>
+    public void SetDebugRegs(in KvmDebugregs regs) => Set(KVM_SET_DEBUGREGS, nameof(KVM_SET_DEBUGREGS), regs);
+
+    /// <summary>KVM_GET_XSAVE.</summary>
+    public KvmXsave GetXsave() => Get<KvmXsave>(KVM_GET_XSAVE, nameof(KVM_GET_XSAVE));
+
+    /// <summary>KVM_SET_XSAVE.</summary>
+    public void SetXsave(in KvmXsave xsave) => Set(KVM_SET_XSAVE, nameof(KVM_SET_XSAVE), xsave);
+
+    /// <summary>KVM_GET_XCRS.</summary>
+    public KvmXcrs GetXcrs() => Get<KvmXcrs>(KVM_GET_XCRS, nameof(KVM_GET_XCRS));
+
+    /// <summary>KVM_SET_XCRS.</summary>
+    public void SetXcrs(in KvmXcrs xcrs) => Set(KVM_SET_XCRS, nameof(KVM_SET_XCRS), xcrs);
+
+    /// <summary>KVM_SET_GUEST_DEBUG: single-step, breakpoints and what they exit with.</summary>
+    public void SetGuestDebug(in KvmGuestDebug debug) => Set(KVM_SET_GUEST_DEBUG, nameof(KVM_SET_GUEST_DEBUG), debug);
+
+    /// <summary>KVM_TRANSLATE: a guest linear address through the vCPU's current paging.</summary>
+    public KvmTranslation Translate(ulong linearAddress)
+    {
+        var translation = new KvmTranslation { LinearAddress = linearAddress };
+        Handle.Call(KVM_TRANSLATE, (nint)(&translation), nameof(KVM_TRANSLATE), () => $"linear address 0x{linearAddress:x}");
+        return translation;
+    }
+
+    /// <summary>KVM_INTERRUPT: queues an external interrupt vector (only without an in-kernel irqchip).</summary>
+    public void Interrupt(uint vector)
+    {
+        var arg = new KvmInterrupt { Irq = vector };
+        Handle.Call(KVM_INTERRUPT, (nint)(&arg), nameof(KVM_INTERRUPT), () => $"vector {vector}");
+    }
+
+    /// <summary>KVM_NMI: queues a non-maskable interrupt.</summary>
+    public void Nmi() => Handle.Call(KVM_NMI, 0, nameof(KVM_NMI), () => $"vCPU {Id}");
+
+    /// <summary>KVM_GET_TSC_KHZ.</summary>
+    public int GetTscKhz() => Handle.Call(KVM_GET_TSC_KHZ, 0, nameof(KVM_GET_TSC_KHZ));
+
+    /// <summary>KVM_SET_TSC_KHZ.</summary>
+    public void SetTscKhz(uint khz) => Handle.Call(KVM_SET_TSC_KHZ, (nint)khz, nameof(KVM_SET_TSC_KHZ), () => $"{khz} kHz");
+
+    /// <summary>KVM_KVMCLOCK_CTRL: tells the guest's kvmclock the vCPU was paused.</summary>
+    public void KvmclockCtrl() => Handle.Call(KVM_KVMCLOCK_CTRL, 0, nameof(KVM_KVMCLOCK_CTRL), () => $"vCPU {Id}");
+
+    /// <summary>KVM_ENABLE_CAP on the vCPU.</summary>
+    public void EnableCap(in KvmEnableCap cap)
+    {
+        var copy = cap;
+        var shown = copy;
+        Handle.Call(KVM_ENABLE_CAP, (nint)(&copy), nameof(KVM_ENABLE_CAP), () => $"capability {(KvmCap)shown.Cap} on vCPU {Id}");
+    }
+
+    /// <summary>KVM_TPR_ACCESS_REPORTING.</summary>
+    public KvmTprAccessCtl TprAccessReporting(bool enabled)
+    {
+        var control = new KvmTprAccessCtl { Enabled = enabled ? 1u : 0u };
+        Handle.Call(KVM_TPR_ACCESS_REPORTING, (nint)(&control), nameof(KVM_TPR_ACCESS_REPORTING), () => $"vCPU {Id}");
+        return control;
+    }
+
+    /// <summary>KVM_SET_VAPIC_ADDR.</summary>
+    public void SetVapicAddr(ulong address) =>
+        Set(KVM_SET_VAPIC_ADDR, nameof(KVM_SET_VAPIC_ADDR), new KvmVapicAddr { VapicAddr = address });
+
+    /// <summary>KVM_X86_SETUP_MCE: the MCG_CAP the guest sees.</summary>
+    public void SetupMce(ulong mcgCap)
+    {
+        ulong value = mcgCap;
+        Handle.Call(KVM_X86_SETUP_MCE, (nint)(&value), nameof(KVM_X86_SETUP_MCE), () => $"MCG_CAP 0x{mcgCap:x}");
+    }
+
+    /// <summary>KVM_X86_SET_MCE: injects a machine-check event.</summary>
+    public void SetMce(in KvmX86Mce mce) => Set(KVM_X86_SET_MCE, nameof(KVM_X86_SET_MCE), mce);
+
+    /// <summary>KVM_GET_ONE_REG: one register by id (not implemented by x86 KVM, which answers EINVAL or ENOTTY).</summary>
+    public void GetOneReg(ulong id, Span<byte> value)
+    {
+        fixed (byte* p = value)
+        {
+            var reg = new KvmOneReg { Id = id, Addr = (ulong)p };
+            Handle.Call(KVM_GET_ONE_REG, (nint)(&reg), nameof(KVM_GET_ONE_REG), () => $"register id 0x{id:x}");
+        }
+    }
+
+    /// <summary>KVM_SET_ONE_REG.</summary>
+    public void SetOneReg(ulong id, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* p = value)
+        {
+            var reg = new KvmOneReg { Id = id, Addr = (ulong)p };
+            Handle.Call(KVM_SET_ONE_REG, (nint)(&reg), nameof(KVM_SET_ONE_REG), () => $"register id 0x{id:x}");
+        }
+    }
+
+    /// <summary>KVM_SET_SIGNAL_MASK: the signals blocked while inside KVM_RUN; null removes the mask.</summary>
+    public void SetSignalMask(ReadOnlySpan<byte> sigset, bool remove = false)
+    {
+        if (remove)
+        {
+            Handle.Call(KVM_SET_SIGNAL_MASK, 0, nameof(KVM_SET_SIGNAL_MASK), () => "no mask");
+            return;
+        }
+        var buffer = new byte[sizeof(KvmSignalMask) + sigset.Length];
+        fixed (byte* p = buffer)
+        {
+            ((KvmSignalMask*)p)->Len = (uint)sigset.Length;
+            sigset.CopyTo(new Span<byte>(p + sizeof(KvmSignalMask), sigset.Length));
+            int length = sigset.Length;
+            Handle.Call(KVM_SET_SIGNAL_MASK, (nint)p, nameof(KVM_SET_SIGNAL_MASK), () => $"a {length}-byte signal set");
+        }
+    }
+
+    /// <summary>KVM_GET_MSRS: reads as many of <paramref name="entries"/> as the kernel knows, in order; returns that count.</summary>
+    public int GetMsrs(Span<KvmMsrEntry> entries) => MsrCall(Handle, KVM_GET_MSRS, nameof(KVM_GET_MSRS), entries);
+
+    /// <summary>KVM_SET_MSRS: writes entries in order until one is refused; returns how many were written.</summary>
+    public int SetMsrs(ReadOnlySpan<KvmMsrEntry> entries)
+    {
+        var copy = entries.ToArray();
+        return MsrCall(Handle, KVM_SET_MSRS, nameof(KVM_SET_MSRS), copy);
+    }
+
+    internal static int MsrCall(KvmHandle handle, ulong request, string name, Span<KvmMsrEntry> entries)
+    {
+        var buffer = new byte[sizeof(KvmMsrs) + entries.Length * sizeof(KvmMsrEntry)];
+        fixed (byte* p = buffer)
+        {
+            ((KvmMsrs*)p)->Nmsrs = (uint)entries.Length;
+            var inPlace = new Span<KvmMsrEntry>(p + sizeof(KvmMsrs), entries.Length);
+            entries.CopyTo(inPlace);
+            int count = entries.Length;
+            int done = handle.Call(request, (nint)p, name, () => $"{count} MSR entries");
+            inPlace.CopyTo(entries);
+            return done;
+        }
+    }
+
+    /// <summary>KVM_SET_CPUID2: the CPUID the guest sees.</summary>
+    public void SetCpuid2(ReadOnlySpan<KvmCpuidEntry2> entries)
+    {
+        var buffer = new byte[sizeof(KvmCpuid2) + entries.Length * sizeof(KvmCpuidEntry2)];
+        fixed (byte* p = buffer)
+        {
+            ((KvmCpuid2*)p)->Nent = (uint)entries.Length;
+            entries.CopyTo(new Span<KvmCpuidEntry2>(p + sizeof(KvmCpuid2), entries.Length));
+            int count = entries.Length;
+            Handle.Call(KVM_SET_CPUID2, (nint)p, nameof(KVM_SET_CPUID2), () => $"{count} CPUID entries");
+        }
+    }
+
+    /// <summary>KVM_GET_CPUID2: the CPUID set on this vCPU; returns the count written into <paramref name="entries"/>.</summary>
+    public int GetCpuid2(Span<KvmCpuidEntry2> entries) =>
+        Kvm.CpuidCall(Handle, KVM_GET_CPUID2, nameof(KVM_GET_CPUID2), entries, throwOnTooBig: true);
+
+    /// <summary>KVM_SET_CPUID: the original form with struct kvm_cpuid_entry.</summary>
+    public void SetCpuid(ReadOnlySpan<KvmCpuidEntry> entries)
+    {
+        var buffer = new byte[sizeof(KvmCpuid) + entries.Length * sizeof(KvmCpuidEntry)];
+        fixed (byte* p = buffer)
+        {
+            ((KvmCpuid*)p)->Nent = (uint)entries.Length;
+            entries.CopyTo(new Span<KvmCpuidEntry>(p + sizeof(KvmCpuid), entries.Length));
+            int count = entries.Length;
+            Handle.Call(KVM_SET_CPUID, (nint)p, nameof(KVM_SET_CPUID), () => $"{count} CPUID entries");
+        }
+    }
+}

@@ -1,2 +1,0 @@
-namespace KvmSharp.Abi.Tests;
-public class SmokeTests { [Fact] public void Runs() => Assert.Equal(4, 2 + 2); }

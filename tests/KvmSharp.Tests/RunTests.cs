@@ -1,0 +1,191 @@
+using KvmSharp.Abi;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Tests;
+
+public class RunTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void OutExitCarriesPortSizeAndData(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(dx, 0x3f8);
+            a.mov(al, 0x41);
+            a.@out(dx, al);
+            a.mov(ax, 0x4243);
+            a.@out(dx, ax);
+            a.hlt();
+        });
+
+        var first = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.Io, first.Reason);
+        var io = guest.Vcpu.Io;
+        Assert.True(io.IsOut);
+        Assert.Equal(0x3f8, io.Port);
+        Assert.Equal(1, io.Size);
+        Assert.Equal(1u, io.Count);
+        Assert.Equal(new byte[] { 0x41 }, io.Data.ToArray());
+
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+        Assert.Equal(2, guest.Vcpu.Io.Size);
+        Assert.Equal(new byte[] { 0x43, 0x42 }, guest.Vcpu.Io.Data.ToArray());
+
+        Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
+    }
+}
+
+public class RunCompletionTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void InIsCompletedWithTheDataUserspaceSupplies(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(dx, 0x60);
+            a.@in(ax, dx);
+            a.hlt();
+        });
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+        var io = guest.Vcpu.Io;
+        Assert.False(io.IsOut);
+        Assert.Equal(0x60, io.Port);
+        Assert.Equal(2, io.Size);
+        io.Data[0] = 0x34;
+        io.Data[1] = 0x12;
+        Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
+        Assert.Equal(0x1234UL, guest.Vcpu.GetRegs().Rax & 0xffff);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void RepOutsbReportsEveryByteInOneExitOrSeveral(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(si, 0x3000);
+            a.mov(cx, 5);
+            a.mov(dx, 0xe9);
+            a.rep.outsb();
+            a.hlt();
+        });
+        "Hello"u8.CopyTo(guest.Memory.Span[0x3000..]);
+        var seen = new List<byte>();
+        KvmExitReason reason;
+        while ((reason = guest.Vcpu.Run().Reason) == KvmExitReason.Io)
+        {
+            Assert.Equal(0xe9, guest.Vcpu.Io.Port);
+            seen.AddRange(guest.Vcpu.Io.Data.ToArray());
+        }
+        Assert.Equal(KvmExitReason.Hlt, reason);
+        Assert.Equal("Hello"u8.ToArray(), seen.ToArray());
+        var regs = guest.Vcpu.GetRegs();
+        Assert.Equal(0UL, regs.Rcx & 0xffff);
+        Assert.Equal(0x3005UL, regs.Rsi & 0xffff);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void MmioReadIsCompletedOnTheNextRun(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(ax, 0x1000);
+            a.mov(ds, ax);
+            a.mov(ebx, __dword_ptr[0x10]); // Guest physical 0x10010: beyond the 64 KiB slot.
+            a.hlt();
+        });
+        Assert.Equal(KvmExitReason.Mmio, guest.Vcpu.Run().Reason);
+        var mmio = guest.Vcpu.Mmio;
+        Assert.False(mmio.IsWrite);
+        Assert.Equal(0x10010UL, mmio.PhysicalAddress);
+        Assert.Equal(4, mmio.Data.Length);
+        new byte[] { 0x78, 0x56, 0x34, 0x12 }.CopyTo(mmio.Data);
+        Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
+        Assert.Equal(0x12345678UL, guest.Vcpu.GetRegs().Rbx);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void ImmediateExitReturnsEintrWithoutRunningTheGuest(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a => { a.@out(0x10, al); a.hlt(); });
+        guest.Vcpu.RunBlock.ImmediateExit = 1;
+        var result = guest.Vcpu.Run();
+        Assert.True(result.Interrupted);
+        Assert.Equal(Errno.EINTR, result.Errno);
+        Assert.Equal(KvmExitReason.Intr, result.Reason);
+        // KVM returns before entering the guest and leaves exit_reason at KVM_EXIT_UNKNOWN
+        // (only a pending signal sets KVM_EXIT_INTR); the typed result says Intr for both.
+        Assert.Equal(KvmExitReason.Unknown, guest.Vcpu.RunBlock.ExitReason);
+        Assert.Equal(RealModeGuest.CodeAddress, guest.Vcpu.GetRegs().Rip);
+
+        guest.Vcpu.RunBlock.ImmediateExit = 0;
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void SingleStepExitsWithDebugAfterEachInstruction(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(ax, 1);   // 3 bytes
+            a.inc(ax);      // 1 byte
+            a.hlt();
+        });
+        guest.Vcpu.SetGuestDebug(new KvmGuestDebug { Control = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_SINGLESTEP });
+
+        Assert.Equal(KvmExitReason.Debug, guest.Vcpu.Run().Reason);
+        Assert.Equal(1u, guest.Vcpu.RunBlock.Debug.Arch.Exception); // #DB
+        Assert.Equal(RealModeGuest.CodeAddress + 3, guest.Vcpu.RunBlock.Debug.Arch.Pc);
+        Assert.Equal(1UL, guest.Vcpu.GetRegs().Rax & 0xffff);
+
+        Assert.Equal(KvmExitReason.Debug, guest.Vcpu.Run().Reason);
+        Assert.Equal(RealModeGuest.CodeAddress + 4, guest.Vcpu.GetRegs().Rip);
+        Assert.Equal(2UL, guest.Vcpu.GetRegs().Rax & 0xffff);
+
+        guest.Vcpu.SetGuestDebug(default);
+        Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void TripleFaultIsAShutdownExit(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        // 32-bit protected mode with an IDT limit of 0 makes every exception
+        // undeliverable: #UD → #GP → #DF → shutdown.
+        using var guest = new RealModeGuest(kvm, a => a.ud2());
+        var sregs = guest.Vcpu.GetSregs();
+        sregs.Cr0 |= 1;
+        sregs.Cs = new KvmSegment { Base = 0, Limit = 0xffffffff, Selector = 8, Type = 11, Present = 1, S = 1, Db = 1, G = 1 };
+        var data = new KvmSegment { Base = 0, Limit = 0xffffffff, Selector = 16, Type = 3, Present = 1, S = 1, Db = 1, G = 1 };
+        sregs.Ds = sregs.Es = sregs.Ss = sregs.Fs = sregs.Gs = data;
+        sregs.Idt.Limit = 0;
+        guest.Vcpu.SetSregs(sregs);
+        Assert.Equal(KvmExitReason.Shutdown, guest.Vcpu.Run().Reason);
+    }
+}
+
+public class RemovedIoctlTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void SetMemoryRegionIsGoneFromTheKernel(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var vm = kvm.CreateVm();
+        var error = Assert.Throws<KvmException>(() => vm.SetMemoryRegion(new KvmMemoryRegion { Slot = 0, MemorySize = 4096 }));
+        Assert.Equal(Errno.ENOTTY, error.Errno);
+        Assert.Equal("KVM_SET_MEMORY_REGION", error.Operation);
+    }
+}
