@@ -104,6 +104,29 @@ public sealed class DefaultGuest
             sregs.Efer |= X86.EferSce;
     }
 
+    /// <summary>
+    /// Puts the guest into <paramref name="guestRam"/> (which must back
+    /// guest-physical 0 onwards in a memory slot) and <paramref name="vcpu"/>:
+    /// the image, the kernel's supported CPUID (the guest's WRMSR of EFER.SCE
+    /// needs the SYSCALL feature bit in it), the long-mode segment and control
+    /// registers, the entry registers and, if the host owns them, the SYSCALL MSRs.
+    /// </summary>
+    public void Load(Vcpu vcpu, Span<byte> guestRam)
+    {
+        Image.CopyTo(guestRam);
+        vcpu.SetCpuid2(vcpu.Vm.Kvm.GetSupportedCpuid());
+        var sregs = vcpu.GetSregs();
+        ApplyTo(ref sregs);
+        vcpu.SetSregs(sregs);
+        vcpu.SetRegs(Regs);
+        if (HostMsrs.Count > 0)
+        {
+            int written = vcpu.SetMsrs(HostMsrs.ToArray());
+            if (written != HostMsrs.Count)
+                throw new InvalidOperationException($"KVM_SET_MSRS took {written} of the {HostMsrs.Count} SYSCALL MSRs; MSR 0x{HostMsrs[written].Index:x} was refused.");
+        }
+    }
+
     public static DefaultGuest Build(SyscallMsrs syscallMsrs = SyscallMsrs.Guest)
     {
         var setup = new LongModeSetup(MemorySize, SystemAreaBase);
