@@ -24,7 +24,7 @@ public sealed class DefaultGuest
     public const ulong MemorySize = 0x10_0000;
     public const ulong SystemAreaBase = 0x1000;
     public const ulong KernelCodeAddress = 0x1_0000;
-    /// <summary>LSTAR: a user-readable page whose INT <see cref="KernelCallVector"/> reaches ring 0 on every KVM.</summary>
+    /// <summary>LSTAR: a user-readable page whose INT3 (<see cref="KernelCallVector"/>) reaches ring 0 on every KVM.</summary>
     public const ulong SyscallTrampolineAddress = 0x1_1000;
     public const ulong KernelStackTop = 0x2_0000;
     public const ulong UserCodeAddress = 0x2_0000;
@@ -45,7 +45,11 @@ public sealed class DefaultGuest
     // The system calls ring 3 makes: RAX = number, RSI = buffer, RDI = length.
     public const int SyscallWrite = 0;
     public const int SyscallPowerOff = 1;
-    /// <summary>The DPL-3 interrupt gate the SYSCALL trampoline goes through.</summary>
+    /// <summary>
+    /// The DPL-3 gate the SYSCALL trampoline goes through: #BP, because INT3 is
+    /// the one software interrupt kvm_pvm delivers from ring 3 (INT 0x80 gives #UD).
+    /// A stray INT3 in ring 3 is therefore a system call too.
+    /// </summary>
     public const int KernelCallVector = 3;
 
     // The picture: c = (X0 + column × Dx, Y0 + row × Dy) in signed fixed point
@@ -66,17 +70,17 @@ public sealed class DefaultGuest
     /// <summary>Bytes COM1 receives per line: the columns and a line feed.</summary>
     public const int LineLength = Columns + 1;
 
-    private DefaultGuest(GuestImage image, LongModeSetup setup, KvmRegs regs, KvmMsrEntry[] hostMsrs, SyscallMsrs syscallMsrs)
+    private DefaultGuest(GuestImage image, LongModeSetup setup, KvmRegs regs, KvmMsrEntry[] hostMsrs, SyscallMsrWriter syscallMsrWriter)
     {
         Image = image;
         Setup = setup;
         Regs = regs;
         HostMsrs = hostMsrs;
-        SyscallMsrsBy = syscallMsrs;
+        SyscallMsrsWrittenBy = syscallMsrWriter;
     }
 
     /// <summary>Who writes the SYSCALL MSRs (STAR, LSTAR, SFMASK, EFER.SCE).</summary>
-    public enum SyscallMsrs
+    public enum SyscallMsrWriter
     {
         /// <summary>The guest's ring-0 code, with WRMSR.</summary>
         Guest,
@@ -94,13 +98,13 @@ public sealed class DefaultGuest
     /// <summary>MSRs the host must set with KVM_SET_MSRS before the first run (empty when the guest sets them).</summary>
     public IReadOnlyList<KvmMsrEntry> HostMsrs { get; }
 
-    public SyscallMsrs SyscallMsrsBy { get; }
+    public SyscallMsrWriter SyscallMsrsWrittenBy { get; }
 
     /// <summary>Sets the long-mode state on <paramref name="sregs"/> (taken from KVM_GET_SREGS).</summary>
     public void ApplyTo(ref KvmSregs sregs)
     {
         Setup.ApplyTo(ref sregs);
-        if (SyscallMsrsBy == SyscallMsrs.Host)
+        if (SyscallMsrsWrittenBy == SyscallMsrWriter.Host)
             sregs.Efer |= X86.EferSce;
     }
 
@@ -127,25 +131,33 @@ public sealed class DefaultGuest
         }
     }
 
-    public static DefaultGuest Build(SyscallMsrs syscallMsrs = SyscallMsrs.Guest)
+    public static DefaultGuest Build(SyscallMsrWriter syscallMsrWriter = SyscallMsrWriter.Guest)
     {
         var setup = new LongModeSetup(MemorySize, SystemAreaBase);
         setup.KernelStackTop = KernelStackTop;
 
-        var kernel = AssembleKernel(setup, syscallMsrs, out ulong kernelCallEntry, out ulong[] exceptionEntries);
+        var kernel = AssembleKernel(setup, syscallMsrWriter, out ulong kernelCallEntry, out ulong[] exceptionEntries);
         setup.Place(KernelCodeAddress, kernel, PageAccess.KernelReadOnly);
-        setup.Place(SyscallTrampolineAddress, AssembleSyscallTrampoline(), PageAccess.UserReadOnly);
+        // Where SYSCALL lands. With VT-x/AMD-V (and on Soft) SYSCALL enters ring 0
+        // here and INT3 stays in ring 0, pushing its frame on the caller's stack.
+        // On kvm_pvm, SYSCALL does everything but change the privilege level (RIP,
+        // RCX, R11 and the SFMASK'd RFLAGS are right; CS stays the user's), so the
+        // page is user-readable and INT3 through a DPL-3 gate is what enters ring 0.
+        // Either way the kernel call finds the same registers.
+        var trampoline = new Assembler(64);
+        trampoline.int3();
+        setup.PlaceCode(SyscallTrampolineAddress, trampoline, PageAccess.UserReadOnly);
         setup.Map(KernelStackTop - LongModeSetup.PageSize, LongModeSetup.PageSize, PageAccess.KernelWritable);
         for (int vector = 0; vector < exceptionEntries.Length; vector++)
             setup.SetInterruptGate(vector, exceptionEntries[vector]);
         setup.SetInterruptGate(KernelCallVector, kernelCallEntry, dpl: 3);
 
-        setup.Place(UserCodeAddress, AssembleUser(), PageAccess.UserReadOnly);
+        setup.PlaceCode(UserCodeAddress, AssembleUser(), PageAccess.UserReadOnly);
         setup.Place(PaletteAddress, BuildPalette(), PageAccess.UserWritable);
         setup.Map(LineBufferAddress, LineLength, PageAccess.UserWritable);
         setup.Map(UserStackTop - LongModeSetup.PageSize, LongModeSetup.PageSize, PageAccess.UserWritable);
 
-        KvmMsrEntry[] hostMsrs = syscallMsrs == SyscallMsrs.Host
+        KvmMsrEntry[] hostMsrs = syscallMsrWriter == SyscallMsrWriter.Host
             ?
             [
                 new KvmMsrEntry { Index = X86.MsrStar, Data = LongModeSetup.StarValue },
@@ -153,13 +165,13 @@ public sealed class DefaultGuest
                 new KvmMsrEntry { Index = X86.MsrSfmask, Data = SyscallFlagMask },
             ]
             : [];
-        return new DefaultGuest(setup.BuildImage(), setup, LongModeSetup.InitialRegs(KernelCodeAddress, KernelStackTop), hostMsrs, syscallMsrs);
+        return new DefaultGuest(setup.BuildImage(), setup, LongModeSetup.InitialRegs(KernelCodeAddress, KernelStackTop), hostMsrs, syscallMsrWriter);
     }
 
     /// <summary>RFLAGS bits SYSCALL clears: no single-stepping, interrupts, reverse strings or alignment checks in ring 0.</summary>
     private const ulong SyscallFlagMask = X86.RflagsTf | X86.RflagsIf | X86.RflagsDf | X86.RflagsNt | X86.RflagsAc;
 
-    private static byte[] AssembleKernel(LongModeSetup setup, SyscallMsrs syscallMsrs, out ulong kernelCallEntry, out ulong[] exceptionEntries)
+    private static byte[] AssembleKernel(LongModeSetup setup, SyscallMsrWriter syscallMsrWriter, out ulong kernelCallEntry, out ulong[] exceptionEntries)
     {
         var a = new Assembler(64);
         var kernelCall = a.CreateLabel("kernel_call");
@@ -168,7 +180,7 @@ public sealed class DefaultGuest
 
         // Entry: every instruction here is emulated on kvm_pvm, so keep it short.
         a.lidt(__[(long)setup.IdtPseudoDescriptorAddress]);
-        if (syscallMsrs == SyscallMsrs.Guest)
+        if (syscallMsrWriter == SyscallMsrWriter.Guest)
         {
             a.mov(ecx, X86.MsrStar);
             a.xor(eax, eax);
@@ -226,28 +238,13 @@ public sealed class DefaultGuest
         a.@out((byte)PanicPort, al);
         a.jmp(halt);
 
-        var code = Assemble(a, KernelCodeAddress, out var result);
-        kernelCallEntry = result.GetLabelRIP(kernelCall);
-        exceptionEntries = stubs.Select(label => result.GetLabelRIP(label)).ToArray();
-        return code;
+        var code = AssembledCode.Assemble(a, KernelCodeAddress);
+        kernelCallEntry = code.AddressOf(kernelCall);
+        exceptionEntries = stubs.Select(code.AddressOf).ToArray();
+        return code.Bytes;
     }
 
-    /// <summary>
-    /// Where SYSCALL lands. On KVM with VT-x/AMD-V (and on Soft) SYSCALL enters
-    /// ring 0 here and INT stays in ring 0, pushing its frame on the caller's
-    /// stack. On kvm_pvm, SYSCALL does everything but change the privilege
-    /// level (RIP, RCX, R11 and RFLAGS follow SFMASK; CS stays the user's), so
-    /// this page is user-readable and the INT through a DPL-3 gate is what
-    /// enters ring 0. Either way the kernel call finds the same registers.
-    /// </summary>
-    private static byte[] AssembleSyscallTrampoline()
-    {
-        var a = new Assembler(64);
-        a.int3();
-        return Assemble(a, SyscallTrampolineAddress, out _);
-    }
-
-    private static byte[] AssembleUser()
+    private static Assembler AssembleUser()
     {
         var a = new Assembler(64);
         var row = a.CreateLabel("row");
@@ -304,8 +301,7 @@ public sealed class DefaultGuest
         a.mov(eax, SyscallPowerOff);
         a.syscall();
         a.ud2();
-
-        return Assemble(a, UserCodeAddress, out _);
+        return a;
     }
 
     /// <summary>The character for every step count 0..MaxIterations, indexed by the count.</summary>
@@ -316,12 +312,5 @@ public sealed class DefaultGuest
             palette[n] = (byte)Ramp[Math.Min(n, Ramp.Length - 1)];
         palette[MaxIterations] = (byte)Inside;
         return palette;
-    }
-
-    private static byte[] Assemble(Assembler assembler, ulong address, out AssemblerResult result)
-    {
-        var stream = new MemoryStream();
-        result = assembler.Assemble(new StreamCodeWriter(stream), address, BlockEncoderOptions.ReturnNewInstructionOffsets);
-        return stream.ToArray();
     }
 }

@@ -125,6 +125,14 @@ public sealed class LongModeSetup
         Map(address, (ulong)bytes.Length, access);
     }
 
+    /// <summary>Assembles <paramref name="code"/> for <paramref name="address"/> and places it there.</summary>
+    public AssembledCode PlaceCode(ulong address, Iced.Intel.Assembler code, PageAccess access)
+    {
+        var assembled = AssembledCode.Assemble(code, address);
+        Place(address, assembled.Bytes, access);
+        return assembled;
+    }
+
     /// <summary>Writes <paramref name="bytes"/> into guest RAM at <paramref name="address"/> without touching the page tables.</summary>
     public void Write(ulong address, ReadOnlySpan<byte> bytes)
     {

@@ -11,15 +11,15 @@ namespace KvmSharp.Vmm.Tests.Guests;
 public class DefaultGuestHostTests
 {
     [Theory]
-    [InlineData(DefaultGuest.SyscallMsrs.Guest)]
-    [InlineData(DefaultGuest.SyscallMsrs.Host)]
-    public unsafe void DrawsTheMandelbrotSetOnCom1AndPowersOff(DefaultGuest.SyscallMsrs syscallMsrs)
+    [InlineData(DefaultGuest.SyscallMsrWriter.Guest)]
+    [InlineData(DefaultGuest.SyscallMsrWriter.Host)]
+    public unsafe void DrawsTheMandelbrotSetOnCom1AndPowersOff(DefaultGuest.SyscallMsrWriter syscallMsrWriter)
     {
         var host = new HostKernel();
         if (!host.IsAvailable())
             Assert.Skip($"{host.DevicePath} cannot be opened on this machine.");
         string expected = MandelbrotReference.Text();
-        var guest = DefaultGuest.Build(syscallMsrs);
+        var guest = DefaultGuest.Build(syscallMsrWriter);
 
         using var kvm = Kvm.Open(host);
         using var vm = kvm.CreateVm();
@@ -63,7 +63,7 @@ public class DefaultGuestHostTests
             Assert.Equal(expected, Encoding.ASCII.GetString(console.ToArray()));
             Assert.InRange(com1Exits, DefaultGuest.Rows, expected.Length);
             TestContext.Current.TestOutputHelper?.WriteLine(
-                $"SYSCALL MSRs set by the {syscallMsrs.ToString().ToLowerInvariant()}: {com1Exits} COM1 exits and one power-off exit in {elapsed.TotalMilliseconds:F1} ms.\n{expected}");
+                $"SYSCALL MSRs set by the {syscallMsrWriter.ToString().ToLowerInvariant()}: {com1Exits} COM1 exits and one power-off exit in {elapsed.TotalMilliseconds:F1} ms.\n{expected}");
         }
         finally
         {
