@@ -70,8 +70,9 @@ public sealed class DefaultGuest
     /// <summary>Bytes COM1 receives per line: the columns and a line feed.</summary>
     public const int LineLength = Columns + 1;
 
-    private DefaultGuest(GuestImage image, LongModeSetup setup, KvmRegs regs, KvmMsrEntry[] hostMsrs, SyscallMsrWriter syscallMsrWriter)
+    private DefaultGuest(GuestImage image, LongModeSetup setup, KvmRegs regs, KvmMsrEntry[] hostMsrs, SyscallMsrWriter syscallMsrWriter, ulong kernelCallEntry)
     {
+        KernelCallEntry = kernelCallEntry;
         Image = image;
         Setup = setup;
         Regs = regs;
@@ -99,6 +100,9 @@ public sealed class DefaultGuest
     public IReadOnlyList<KvmMsrEntry> HostMsrs { get; }
 
     public SyscallMsrWriter SyscallMsrsWrittenBy { get; }
+
+    /// <summary>The ring-0 code that serves system calls (the handler of <see cref="KernelCallVector"/>).</summary>
+    public ulong KernelCallEntry { get; }
 
     /// <summary>Sets the long-mode state on <paramref name="sregs"/> (taken from KVM_GET_SREGS).</summary>
     public void ApplyTo(ref KvmSregs sregs)
@@ -165,7 +169,7 @@ public sealed class DefaultGuest
                 new KvmMsrEntry { Index = X86.MsrSfmask, Data = SyscallFlagMask },
             ]
             : [];
-        return new DefaultGuest(setup.BuildImage(), setup, LongModeSetup.InitialRegs(KernelCodeAddress, KernelStackTop), hostMsrs, syscallMsrWriter);
+        return new DefaultGuest(setup.BuildImage(), setup, LongModeSetup.InitialRegs(KernelCodeAddress, KernelStackTop), hostMsrs, syscallMsrWriter, kernelCallEntry);
     }
 
     /// <summary>RFLAGS bits SYSCALL clears: no single-stepping, interrupts, reverse strings or alignment checks in ring 0.</summary>

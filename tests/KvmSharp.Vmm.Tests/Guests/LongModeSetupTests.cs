@@ -57,13 +57,14 @@ public class LongModeSetupTests
         setup.Map(0x10_0000, 1, PageAccess.KernelWritable);
         var ram = setup.BuildImage().ToArray();
 
-        Assert.Equal(X86.PteUser, Walk(ram, setup.Pml4Address, 0x20_0000) & (X86.PteUser | X86.PteWritable));
-        Assert.Equal(X86.PteUser | X86.PteWritable, Walk(ram, setup.Pml4Address, 0x30_1000) & (X86.PteUser | X86.PteWritable));
-        Assert.Equal(X86.PteUser | X86.PteWritable, Walk(ram, setup.Pml4Address, 0x30_2000) & (X86.PteUser | X86.PteWritable));
-        Assert.Equal(X86.PteWritable, Walk(ram, setup.Pml4Address, 0x10_0000) & (X86.PteUser | X86.PteWritable));
-        Assert.Equal(0UL, Walk(ram, setup.Pml4Address, setup.GdtAddress) & (X86.PteUser | X86.PteWritable));
-        Assert.Equal(0UL, Walk(ram, setup.Pml4Address, 0x30_3000));
-        Assert.Equal(0UL, Walk(ram, setup.Pml4Address, 0));
+        Assert.Equal(X86.PteUser, PageWalk.Rights(ram, setup.Pml4Address, 0x20_0000));
+        Assert.Equal(X86.PteUser | X86.PteWritable, PageWalk.Rights(ram, setup.Pml4Address, 0x30_1000));
+        Assert.Equal(X86.PteUser | X86.PteWritable, PageWalk.Rights(ram, setup.Pml4Address, 0x30_2000));
+        Assert.Equal(X86.PteWritable, PageWalk.Rights(ram, setup.Pml4Address, 0x10_0000));
+        Assert.NotEqual(0UL, PageWalk.Leaf(ram, setup.Pml4Address, setup.GdtAddress) & X86.PtePresent);
+        Assert.Equal(0UL, PageWalk.Rights(ram, setup.Pml4Address, setup.GdtAddress));
+        Assert.Equal(0UL, PageWalk.Leaf(ram, setup.Pml4Address, 0x30_3000));
+        Assert.Equal(0UL, PageWalk.Leaf(ram, setup.Pml4Address, 0));
         Assert.Equal(new byte[] { 0x90, 0x90 }, ram[0x20_0000..0x20_0002]);
     }
 
@@ -94,28 +95,5 @@ public class LongModeSetupTests
         var setup = new LongModeSetup(Ram);
         Assert.Throws<ArgumentOutOfRangeException>(() => setup.Place(Ram - 1, [1, 2], PageAccess.KernelReadOnly));
         Assert.Throws<ArgumentOutOfRangeException>(() => new LongModeSetup(0x1800));
-    }
-
-    /// <summary>The leaf entry for <paramref name="address"/>, or 0 when some level is not present.</summary>
-    private static ulong Walk(byte[] ram, ulong pml4, ulong address)
-    {
-        ulong table = pml4;
-        for (int shift = 39; shift >= 12; shift -= 9)
-        {
-            ulong entry = BinaryPrimitives.ReadUInt64LittleEndian(ram.AsSpan((int)(table + ((address >> shift) & 0x1FF) * 8), 8));
-            if ((entry & X86.PtePresent) == 0)
-                return 0;
-            if (shift > 12)
-            {
-                Assert.Equal(X86.PteUser | X86.PteWritable, entry & (X86.PteUser | X86.PteWritable));
-                table = entry & 0x000F_FFFF_FFFF_F000;
-            }
-            else
-            {
-                Assert.Equal(address & ~0xFFFUL, entry & 0x000F_FFFF_FFFF_F000);
-                return entry;
-            }
-        }
-        return 0;
     }
 }
