@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Iced.Intel;
 using KvmSharp.Abi;
 using static Iced.Intel.AssemblerRegisters;
@@ -69,6 +70,19 @@ public sealed class DefaultGuest
 
     /// <summary>Bytes COM1 receives per line: the columns and a line feed.</summary>
     public const int LineLength = Columns + 1;
+
+    /// <summary>Bytes COM1 receives in all.</summary>
+    public const int ConsoleBytes = Rows * LineLength;
+
+    /// <summary>
+    /// Whether an I/O exit is the guest's last one. Before it come only 1-byte OUT
+    /// exits to <see cref="Com1Port"/> carrying <see cref="ConsoleBytes"/> bytes
+    /// (one exit per byte where KVM emulates REP OUTSB a byte at a time, as kvm_pvm
+    /// does); an exit to <see cref="PanicPort"/> instead means the guest faulted.
+    /// </summary>
+    public static bool IsPowerOff(bool isOut, ushort port, byte size, ReadOnlySpan<byte> data) =>
+        isOut && port == PowerOffPort && size == PowerOffSize && data.Length == PowerOffSize
+        && BinaryPrimitives.ReadUInt16LittleEndian(data) == PowerOffValue;
 
     private DefaultGuest(GuestImage image, LongModeSetup setup, KvmRegs regs, KvmMsrEntry[] hostMsrs, SyscallMsrWriter syscallMsrWriter, ulong kernelCallEntry)
     {

@@ -52,15 +52,17 @@ public class DefaultGuestHostTests
                     Assert.Fail($"The guest took exception {io.Data[0]} after writing:\n{Encoding.ASCII.GetString(console.ToArray())}");
 
                 Assert.True(io.IsOut);
-                Assert.Equal(DefaultGuest.PowerOffPort, io.Port);
-                Assert.Equal(DefaultGuest.PowerOffSize, io.Size);
+                Assert.Equal(0x604, io.Port);
+                Assert.Equal(2, io.Size);
                 Assert.Equal(1u, io.Count);
-                Assert.Equal(DefaultGuest.PowerOffValue, BinaryPrimitives.ReadUInt16LittleEndian(io.Data));
+                Assert.Equal(0x2000, BinaryPrimitives.ReadUInt16LittleEndian(io.Data));
+                Assert.True(DefaultGuest.IsPowerOff(io.IsOut, io.Port, io.Size, io.Data));
                 break;
             }
             var elapsed = clock.Elapsed;
 
             Assert.Equal(expected, Encoding.ASCII.GetString(console.ToArray()));
+            Assert.Equal(DefaultGuest.ConsoleBytes, expected.Length);
             Assert.InRange(com1Exits, DefaultGuest.Rows, expected.Length);
             TestContext.Current.TestOutputHelper?.WriteLine(
                 $"SYSCALL MSRs set by the {syscallMsrWriter.ToString().ToLowerInvariant()}: {com1Exits} COM1 exits and one power-off exit in {elapsed.TotalMilliseconds:F1} ms.\n{expected}");
