@@ -34,9 +34,10 @@ public sealed class LongModeSetup
 {
     public const ulong PageSize = 0x1000;
 
-    // The selectors of Linux's x86-64 GDT (asm/segment.h). kvm_pvm runs guest
-    // ring 3 natively with the host's own user selectors, so a guest whose
-    // user selectors differ cannot SYSCALL or SYSRET correctly there.
+    // The selectors of Linux's x86-64 GDT (asm/segment.h). Upstream PVM runs
+    // guest ring 3 on the host's own user segments and refuses a guest STAR
+    // whose user selectors differ from Linux's; the kvm_pvm of this project's
+    // machines accepts others, but matching Linux costs nothing.
     public const ushort KernelCodeSelector = 0x10;
     public const ushort KernelDataSelector = 0x18;
     /// <summary>32-bit user code; SYSRET derives its selectors from here, so it is STAR[63:48].</summary>
