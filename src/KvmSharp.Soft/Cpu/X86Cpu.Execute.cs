@@ -156,9 +156,9 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Int1: RaiseSoftwareInterrupt(X86.VectorDebug, InterruptSourceKind.PrivilegedSoftwareException); break;
             case Mnemonic.Iret: case Mnemonic.Iretd: case Mnemonic.Iretq: ExecuteIret(ref instruction); break;
             case Mnemonic.Syscall: ExecuteSyscall(); break;
-            case Mnemonic.Sysret: ExecuteSysret(ref instruction); break;
+            case Mnemonic.Sysret: case Mnemonic.Sysretq: ExecuteSysret(ref instruction); break;
             case Mnemonic.Sysenter: ExecuteSysenter(); break;
-            case Mnemonic.Sysexit: ExecuteSysexit(ref instruction); break;
+            case Mnemonic.Sysexit: case Mnemonic.Sysexitq: ExecuteSysexit(ref instruction); break;
 
             // ---- Strings and I/O ----
             case Mnemonic.Movsb: case Mnemonic.Movsw: case Mnemonic.Movsd: case Mnemonic.Movsq:

@@ -311,6 +311,7 @@ public sealed unsafe partial class X86Cpu
     private void ExecuteBlock(ref long remaining)
     {
         bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
+        _instructionRip = Rip;
         DecodedBlock block = FetchBlock();
         Instruction[] instructions = block.Instructions;
         int count = careful ? 1 : block.Count;
