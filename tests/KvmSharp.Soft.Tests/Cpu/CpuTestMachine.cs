@@ -28,13 +28,28 @@ public sealed class CpuTestMachine : IDisposable
     public TestMemory Memory { get; }
     public X86Cpu Cpu { get; }
 
+    private readonly bool _ownsMemory;
+
     public CpuTestMachine(ulong memorySize = 16 << 20)
     {
         Memory = new TestMemory(memorySize);
         Cpu = new X86Cpu(Memory);
+        _ownsMemory = true;
     }
 
-    public void Dispose() => Memory.Dispose();
+    private CpuTestMachine(TestMemory memory, X86Cpu cpu)
+    {
+        Memory = memory;
+        Cpu = cpu;
+    }
+
+    /// <summary>Lays out a machine over existing memory and CPU (shared-memory tests); disposing it does not free the memory.</summary>
+    public static CpuTestMachine Wrap(TestMemory memory, X86Cpu cpu) => new(memory, cpu);
+
+    public void Dispose()
+    {
+        if (_ownsMemory) Memory.Dispose();
+    }
 
     public static byte[] Assemble(int bitness, ulong rip, Action<Assembler> build)
     {
