@@ -18,8 +18,35 @@ public class RunCommandTests
         string[] summary = result.Stdout[picture.Length..].Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, summary.Length);
         Assert.Matches(@"^kernel: host    outcome: PoweredOff \(the guest powered off\)    wall time: \d+\.\d ms$", summary[0]);
-        // kvm_pvm emulates REP OUTSB one byte per exit: one exit per console byte, then the power-off.
+        // One exit per console byte, then the power-off.
         Assert.Equal($"exits: {picture.Length + 1} (Io {picture.Length + 1})", summary[1]);
+    }
+
+    [Fact]
+    public void SoftPrintsExactlyWhatHostPrintsAndTheSameExits()
+    {
+        if (!new HostKernel().IsAvailable())
+            Assert.Skip("/dev/kvm cannot be opened on this machine.");
+        var host = CliProcess.Run("run", "--backend", "host");
+        var soft = CliProcess.Run("run", "--backend", "soft");
+        Assert.Equal(0, soft.ExitCode);
+        Assert.Equal("", soft.Stderr);
+        string[] hostLines = host.Stdout.Split('\n');
+        string[] softLines = soft.Stdout.Split('\n');
+        Assert.Equal(hostLines.Length, softLines.Length);
+        // Everything but the summary's kernel name and wall time is identical.
+        Assert.Equal(hostLines[..^3], softLines[..^3]);
+        Assert.Equal(hostLines[^2], softLines[^2]);
+        Assert.StartsWith("kernel: soft    outcome: PoweredOff", softLines[^3]);
+    }
+
+    [Fact]
+    public void AutoFallsBackToSoftWhereDevKvmCannotBeOpened()
+    {
+        var result = CliProcess.Run(new Dictionary<string, string> { [HostKernel.DevicePathVariable] = "/nonexistent/kvm" }, "run");
+        Assert.Equal(0, result.ExitCode);
+        Assert.StartsWith(MandelbrotReference.Text(), result.Stdout);
+        Assert.Contains("\nkernel: soft    outcome: PoweredOff", result.Stdout);
     }
 
     [Theory]

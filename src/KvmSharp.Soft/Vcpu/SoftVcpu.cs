@@ -24,7 +24,9 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
     {
         _vm = vm;
         Id = id;
-        Cpu = new X86Cpu(vm.Memory);
+        // Writes retire before their exit is reported, reads on re-entry, as in
+        // KVM's instruction emulator (see ExitStateTests for the evidence).
+        Cpu = new X86Cpu(vm.Memory) { DeferOutRetire = false, DeferOutsRetire = false, DeferMmioWriteRetire = false };
         ResetToKvmState();
     }
 

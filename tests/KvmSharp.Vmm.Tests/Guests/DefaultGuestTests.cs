@@ -25,13 +25,17 @@ public class DefaultGuestTests
     }
 
     [Fact]
-    public void RingZeroWorkPerLineIsAHandfulOfInstructionsAroundOneRepOutsb()
+    public void RingZeroWorkPerLineIsAHandfulOfInstructionsAroundAThreeInstructionByteLoop()
     {
         var guest = DefaultGuest.Build();
         var path = StraightLine(guest.Image.ToArray(), guest.KernelCallEntry, Code.Sysretq);
 
-        Assert.InRange(path.Count, 1, 10);
-        Assert.Single(path, i => i.Code == Code.Outsb_DX_m8 && i.HasRepPrefix);
+        Assert.InRange(path.Count, 1, 12);
+        int loop = path.FindIndex(i => i.Code is Code.Loop_rel8_64_RCX);
+        Assert.True(loop >= 2, "the kernel call has no LOOP after its body");
+        Assert.Equal(Code.Lodsb_AL_m8, path[loop - 2].Code);
+        Assert.Equal(Code.Out_DX_AL, path[loop - 1].Code);
+        Assert.Equal(path[loop - 2].IP, path[loop].NearBranchTarget);
     }
 
     [Theory]
