@@ -56,6 +56,7 @@ public sealed unsafe partial class Vcpu : IDisposable
     /// KVM_RUN: runs the guest until it exits. EINTR (a signal, or
     /// immediate_exit) and EAGAIN are outcomes, not failures; every other errno throws.
     /// </summary>
+    [KvmIoctl("KVM_RUN")]
     public RunResult Run()
     {
         ThrowIfClosed();

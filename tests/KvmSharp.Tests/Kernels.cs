@@ -10,7 +10,9 @@ namespace KvmSharp.Tests;
 /// </summary>
 public static class Kernels
 {
-    public static TheoryData<string> All => new() { "host", "soft" };
+    public static readonly string[] Names = ["host", "soft"];
+
+    public static TheoryData<string> All => new(Names);
 
     /// <summary>
     /// Kernels with an in-kernel irqchip (KVM_CAP_IRQCHIP). Soft joins when its
