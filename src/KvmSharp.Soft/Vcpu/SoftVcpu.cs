@@ -129,6 +129,8 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
             return SetTscKhz((ulong)arg);
         if (request == KVM_SET_GUEST_DEBUG)
             return In(arg, (in KvmGuestDebug debug) => SetGuestDebug(debug));
+        if (request == KVM_ENABLE_CAP)
+            return EnableCap.Refuse((KvmEnableCap*)arg);
         if (request == KVM_SET_SIGNAL_MASK)
             return SetSignalMask((KvmSignalMask*)arg);
         // x86 KVM answers EINVAL for a vCPU ioctl it does not know (kvm_arch_vcpu_ioctl).

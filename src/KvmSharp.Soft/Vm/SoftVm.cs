@@ -26,6 +26,8 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
             return SoftCapabilities.Check((KvmCap)arg);
         if (request == KVM_SET_TSS_ADDR)
             return 0; // Needed by VMX for real mode; Soft has no use for the pages.
+        if (request == KVM_ENABLE_CAP)
+            return EnableCap.Refuse((KvmEnableCap*)arg);
         if (request == KVM_SET_IDENTITY_MAP_ADDR)
             return SetIdentityMapAddr((ulong*)arg);
         // KVM answers ENOTTY for a VM ioctl it does not implement.
