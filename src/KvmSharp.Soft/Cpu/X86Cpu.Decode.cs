@@ -14,6 +14,8 @@ internal sealed class DecodedBlock
     public required byte[] Bytes;
     public ulong Key;
     public ulong PhysicalPage;
+    /// <summary>Cleared when the code under the block is written.</summary>
+    public bool Valid = true;
 }
 
 /// <summary>Feeds Iced from a host pointer without copying.</summary>
@@ -42,8 +44,46 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Drops every decoded block. The kernel calls it if it rewrites guest code outside the CPU and wants it seen at once.</summary>
     public void InvalidateCodeCache()
     {
+        foreach (DecodedBlock block in _blocks.Values) block.Valid = false;
         _blocks.Clear();
         _codePages.Clear();
+        _translationGeneration++;
+    }
+
+    private struct FastBlockEntry
+    {
+        public ulong Rip;
+        public long Generation;
+        public DecodedBlock? Block;
+        public byte* Host;
+    }
+
+    /// <summary>
+    /// Blocks by RIP, valid while no translation-affecting state changed (<see cref="_translationGeneration"/>): skips the
+    /// TLB and dictionary on the hot path. The code bytes are still compared, so changes by other CPUs or the VMM are seen.
+    /// </summary>
+    private readonly FastBlockEntry[] _fastBlocks = new FastBlockEntry[4096];
+
+    /// <summary>Bumped by anything that can change RIP→code mapping: TLB flushes, INVLPG, CS/mode/CPL changes.</summary>
+    private long _translationGeneration;
+
+    private DecodedBlock LookupBlock()
+    {
+        ulong rip = Rip;
+        ref FastBlockEntry entry = ref _fastBlocks[(int)((rip ^ (rip >> 12)) & 4095)];
+        DecodedBlock? block = entry.Block;
+        if (entry.Rip == rip && entry.Generation == _translationGeneration && block != null && block.Valid &&
+            new ReadOnlySpan<byte>(entry.Host, block.Bytes.Length).SequenceEqual(block.Bytes))
+            return block;
+        block = FetchBlock(out byte* host);
+        if (block.Key != ulong.MaxValue)
+        {
+            entry.Rip = rip;
+            entry.Generation = _translationGeneration;
+            entry.Block = block;
+            entry.Host = host;
+        }
+        return block;
     }
 
     /// <summary>A write reached a physical page: decoded code from it is stale.</summary>
@@ -52,7 +92,10 @@ public sealed unsafe partial class X86Cpu
         if (_codePages.Count == 0 || !_codePages.Remove(physicalPage, out List<DecodedBlock>? blocks))
             return;
         foreach (DecodedBlock block in blocks)
+        {
+            block.Valid = false;
             _blocks.Remove(block.Key);
+        }
         // The current block may be the one just overwritten: finish it here and refetch.
         _endBlock = true;
     }
@@ -67,7 +110,7 @@ public sealed unsafe partial class X86Cpu
         };
     }
 
-    private DecodedBlock FetchBlock()
+    private DecodedBlock FetchBlock(out byte* codeHost)
     {
         ulong linear = LinearRip();
         if (!_mode64 && _protectedMode)
@@ -83,6 +126,7 @@ public sealed unsafe partial class X86Cpu
                 throw new UnsupportedInstructionException($"instruction fetch from non-RAM guest-physical 0x{physical:x}");
             host = page + (physical & 0xFFF);
         }
+        codeHost = host;
         ulong key = physical | ((ulong)_bitness << 56);
         if (_blocks.TryGetValue(key, out DecodedBlock? cached))
         {

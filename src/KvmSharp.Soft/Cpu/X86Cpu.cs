@@ -179,6 +179,7 @@ public sealed unsafe partial class X86Cpu
 
     private void RefreshMode()
     {
+        _translationGeneration++;
         _protectedMode = (Cr0 & X86.Cr0Pe) != 0;
         _pagingEnabled = (Cr0 & X86.Cr0Pg) != 0;
         _longMode = (Efer & X86.EferLma) != 0;
@@ -308,51 +309,62 @@ public sealed unsafe partial class X86Cpu
         DeliverException(fault.Vector, fault.ErrorCode, fault.HasErrorCode, InterruptSourceKind.Exception);
     }
 
+    /// <summary>
+    /// Runs decoded blocks back to back while nothing needs the outer loop's attention. This loop is the part a
+    /// block translator would replace: it only needs <see cref="LookupBlock"/>, <see cref="Execute"/> and the retire rules.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteBlock(ref long remaining)
     {
-        bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
-        _instructionRip = Rip;
-        DecodedBlock block = FetchBlock();
-        Instruction[] instructions = block.Instructions;
-        int count = careful ? 1 : block.Count;
-        if (count > remaining) count = (int)remaining;
-
-        for (int i = 0; i < count; i++)
+        bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
+        while (true)
         {
-            ref Instruction instruction = ref instructions[i];
+            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             _instructionRip = Rip;
-            if (careful && CheckInstructionBreakpoints())
-                return;
-            bool trapAfter = (Rflags & X86.FlagTrap) != 0;
-            byte shadowBefore = InterruptShadow;
-            _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
-            Execute(ref instruction);
-            remaining--;
-            if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+            DecodedBlock block = LookupBlock();
+            Instruction[] instructions = block.Instructions;
+            int count = careful ? 1 : block.Count;
+            if (count > remaining) count = (int)remaining;
+
+            for (int i = 0; i < count; i++)
             {
-                FinishSpecialInstruction();
-                if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
-                _endBlock = false;
-                return;
+                ref Instruction instruction = ref instructions[i];
+                _instructionRip = Rip;
+                if (careful && CheckInstructionBreakpoints())
+                    return;
+                bool trapAfter = (Rflags & X86.FlagTrap) != 0;
+                byte shadowBefore = InterruptShadow;
+                _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+                Execute(ref instruction);
+                remaining--;
+                if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                {
+                    FinishSpecialInstruction();
+                    if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
+                    _endBlock = false;
+                    return;
+                }
+                Rip = _nextRip;
+                InstructionsRetired++;
+                if (_mmioReplayCount != 0)
+                {
+                    _mmioReplayCount = 0;
+                    _mmioReplayIndex = 0;
+                }
+                if (careful)
+                {
+                    FinishCarefulInstruction(shadowBefore, trapAfter);
+                    return;
+                }
+                if (_endBlock)
+                {
+                    _endBlock = false;
+                    return;
+                }
+                if (_nextRip != _instructionRip + (ulong)instruction.Length)
+                    break;
             }
-            Rip = _nextRip;
-            InstructionsRetired++;
-            if (_mmioReplayCount != 0)
-            {
-                _mmioReplayCount = 0;
-                _mmioReplayIndex = 0;
-            }
-            if (careful)
-            {
-                FinishCarefulInstruction(shadowBefore, trapAfter);
-                return;
-            }
-            if (_endBlock)
-            {
-                _endBlock = false;
-                return;
-            }
-            if (_nextRip != _instructionRip + (ulong)instruction.Length)
+            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled)
                 return;
         }
     }
