@@ -166,7 +166,7 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Stosb: case Mnemonic.Stosw: case Mnemonic.Stosd: case Mnemonic.Stosq:
             case Mnemonic.Lodsb: case Mnemonic.Lodsw: case Mnemonic.Lodsd: case Mnemonic.Lodsq:
             case Mnemonic.Scasb: case Mnemonic.Scasw: case Mnemonic.Scasd: case Mnemonic.Scasq:
-                if (instruction.Mnemonic == Mnemonic.Movsd && instruction.Op0Kind == OpKind.Register || instruction.Mnemonic == Mnemonic.Cmpsd && instruction.OpCount == 3)
+                if (instruction.Mnemonic == Mnemonic.Movsd && instruction.Op0Kind is OpKind.Register or OpKind.Memory || instruction.Mnemonic == Mnemonic.Cmpsd && instruction.OpCount == 3)
                     ExecuteSse(ref instruction);
                 else
                     ExecuteString(ref instruction);

@@ -279,6 +279,11 @@ public sealed unsafe partial class X86Cpu
             {
                 SetInternalError(unsupported.Message);
             }
+            catch (Exception bug) when (bug is not OutOfMemoryException)
+            {
+                // A defect in the CPU must not take the host down: report it like KVM's emulation failure.
+                SetInternalError($"emulator failure at RIP 0x{_instructionRip:x}: {bug.GetType().Name}: {bug.Message}");
+            }
             if (_exitPending)
                 return Exit.Reason;
         }
