@@ -9,6 +9,8 @@ namespace KvmSharp.Soft.Cpu;
 internal sealed class DecodedBlock
 {
     public required Instruction[] Instructions;
+    /// <summary>Parallel to <see cref="Instructions"/>: pre-decoded fast shapes (<see cref="FastKind.None"/> = use the general path).</summary>
+    public required FastOp[] FastOps;
     public int Count;
     /// <summary>The code bytes decoded, to notice changes made behind the CPU's back (other vCPUs, the VMM).</summary>
     public required byte[] Bytes;
@@ -167,6 +169,7 @@ public sealed unsafe partial class X86Cpu
         var block = new DecodedBlock
         {
             Instructions = _scratchInstructions.AsSpan(0, count).ToArray(),
+            FastOps = BuildFastOps(_scratchInstructions, count),
             Count = count,
             Bytes = new ReadOnlySpan<byte>(host, _codeReader.Position).ToArray(),
             Key = key,
@@ -207,7 +210,7 @@ public sealed unsafe partial class X86Cpu
             _codeReader.Position = 0;
             decoder.IP = Rip;
             decoder.Decode(out Instruction instruction);
-            return new DecodedBlock { Instructions = [instruction], Count = 1, Bytes = [], Key = ulong.MaxValue };
+            return new DecodedBlock { Instructions = [instruction], FastOps = [default], Count = 1, Bytes = [], Key = ulong.MaxValue };
         }
     }
 }

@@ -186,6 +186,8 @@ public sealed unsafe partial class X86Cpu
         ref SegmentCache cs = ref Segments[(int)SegmentIndex.CS];
         _mode64 = _longMode && cs.L;
         _bitness = _mode64 ? 64 : cs.Db ? 32 : 16;
+        _ripMask = _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+        _canonicalShift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
         _cpl = !_protectedMode ? 0 : (Rflags & X86.FlagVm86) != 0 ? 3 : Segments[(int)SegmentIndex.SS].Dpl;
     }
 
@@ -328,6 +330,7 @@ public sealed unsafe partial class X86Cpu
             _instructionRip = Rip;
             DecodedBlock block = LookupBlock();
             Instruction[] instructions = block.Instructions;
+            FastOp[] fastOps = block.FastOps;
             int count = careful ? 1 : block.Count;
             if (count > remaining) count = (int)remaining;
 
@@ -340,7 +343,9 @@ public sealed unsafe partial class X86Cpu
                 bool trapAfter = (Rflags & X86.FlagTrap) != 0;
                 byte shadowBefore = InterruptShadow;
                 _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
-                Execute(ref instruction);
+                ref FastOp fast = ref fastOps[i];
+                if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+                else Execute(ref instruction);
                 remaining--;
                 if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
                 {
@@ -451,7 +456,8 @@ public sealed unsafe partial class X86Cpu
 
     private ulong LinearRip() => _mode64 ? Rip : (Segments[(int)SegmentIndex.CS].Base + Rip) & 0xFFFFFFFF;
 
-    private ulong _ripMask => _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+    /// <summary>RIP wraps at the code size: 16-bit IP, 32-bit EIP.</summary>
+    private ulong _ripMask = 0xFFFF;
 
     /// <summary>Current guest TSC value.</summary>
     public ulong ReadTsc()
