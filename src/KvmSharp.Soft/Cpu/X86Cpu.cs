@@ -231,6 +231,8 @@ public sealed unsafe partial class X86Cpu
             try
             {
                 CompletePending(ref remaining);
+                if (_pendingMmioWriteCount != 0 && !_exitPending && ReportNextMmioWrite())
+                    _pending = PendingKind.MmioWrites;
             }
             catch (GuestFault fault)
             {
