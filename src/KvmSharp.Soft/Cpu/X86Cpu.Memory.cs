@@ -47,7 +47,7 @@ public sealed unsafe partial class X86Cpu
         bool stack = segment == (int)SegmentIndex.SS;
         if (_protectedMode && (Rflags & X86.FlagVm86) == 0)
         {
-            if (s.Unusable || (!s.Present && s.Selector < 4 && !_longMode))
+            if (s.Unusable)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
             if (kind == AccessKind.Write && (s.IsCode || (s.Type & 2) == 0) && s.S)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
@@ -68,11 +68,10 @@ public sealed unsafe partial class X86Cpu
         return (s.Base + offset) & 0xFFFFFFFF;
     }
 
-    private bool IsCanonical(ulong linear)
-    {
-        int shift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
-        return (ulong)(((long)linear << shift) >> shift) == linear;
-    }
+    private int _canonicalShift = 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsCanonical(ulong linear) => (ulong)(((long)linear << _canonicalShift) >> _canonicalShift) == linear;
 
     // ---- Segmented accesses used by instructions ------------------------------------------------
 

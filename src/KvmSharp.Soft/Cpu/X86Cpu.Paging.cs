@@ -42,6 +42,7 @@ public sealed unsafe partial class X86Cpu
         Array.Clear(_supervisorTlb);
         Array.Clear(_userTlb);
         _tlbHoldsLargePages = false;
+        _translationGeneration++;
     }
 
     private void FlushTlbNonGlobal()
@@ -53,6 +54,7 @@ public sealed unsafe partial class X86Cpu
         }
         FlushNonGlobal(_supervisorTlb);
         FlushNonGlobal(_userTlb);
+        _translationGeneration++;
 
         static void FlushNonGlobal(TlbEntry[] tlb)
         {
@@ -73,6 +75,7 @@ public sealed unsafe partial class X86Cpu
         int index = (int)((linear >> 12) & (TlbSize - 1));
         if (_supervisorTlb[index].Tag == tag) _supervisorTlb[index] = default;
         if (_userTlb[index].Tag == tag) _userTlb[index] = default;
+        _translationGeneration++;
     }
 
     /// <summary>Drops cached write pointers to a physical page, so writes to it take the slow path that watches code.</summary>

@@ -88,6 +88,7 @@ public sealed unsafe partial class X86Cpu
         if ((value & X86.Cr4Pcide) != 0 && (Cr4 & X86.Cr4Pcide) == 0 && (!_longMode || (Cr3 & 0xFFF) != 0)) throw Gp0();
         ulong changed = Cr4 ^ value;
         Cr4 = value;
+        RefreshMode();
         if ((changed & (X86.Cr4Pge | X86.Cr4Pae | X86.Cr4Pse | X86.Cr4Smep | X86.Cr4Smap | X86.Cr4Pcide | X86.Cr4La57)) != 0) FlushTlb();
         _endBlock = true;
     }

@@ -179,12 +179,15 @@ public sealed unsafe partial class X86Cpu
 
     private void RefreshMode()
     {
+        _translationGeneration++;
         _protectedMode = (Cr0 & X86.Cr0Pe) != 0;
         _pagingEnabled = (Cr0 & X86.Cr0Pg) != 0;
         _longMode = (Efer & X86.EferLma) != 0;
         ref SegmentCache cs = ref Segments[(int)SegmentIndex.CS];
         _mode64 = _longMode && cs.L;
         _bitness = _mode64 ? 64 : cs.Db ? 32 : 16;
+        _ripMask = _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+        _canonicalShift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
         _cpl = !_protectedMode ? 0 : (Rflags & X86.FlagVm86) != 0 ? 3 : Segments[(int)SegmentIndex.SS].Dpl;
     }
 
@@ -228,6 +231,8 @@ public sealed unsafe partial class X86Cpu
             try
             {
                 CompletePending(ref remaining);
+                if (_pendingMmioWriteCount != 0 && !_exitPending && ReportNextMmioWrite())
+                    _pending = PendingKind.MmioWrites;
             }
             catch (GuestFault fault)
             {
@@ -278,6 +283,11 @@ public sealed unsafe partial class X86Cpu
             {
                 SetInternalError(unsupported.Message);
             }
+            catch (Exception bug) when (bug is not OutOfMemoryException)
+            {
+                // A defect in the CPU must not take the host down: report it like KVM's emulation failure.
+                SetInternalError($"emulator failure at RIP 0x{_instructionRip:x}: {bug.GetType().Name}: {bug.Message}");
+            }
             if (_exitPending)
                 return Exit.Reason;
         }
@@ -308,51 +318,65 @@ public sealed unsafe partial class X86Cpu
         DeliverException(fault.Vector, fault.ErrorCode, fault.HasErrorCode, InterruptSourceKind.Exception);
     }
 
+    /// <summary>
+    /// Runs decoded blocks back to back while nothing needs the outer loop's attention. This loop is the part a
+    /// block translator would replace: it only needs <see cref="LookupBlock"/>, <see cref="Execute"/> and the retire rules.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteBlock(ref long remaining)
     {
-        bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
-        _instructionRip = Rip;
-        DecodedBlock block = FetchBlock();
-        Instruction[] instructions = block.Instructions;
-        int count = careful ? 1 : block.Count;
-        if (count > remaining) count = (int)remaining;
-
-        for (int i = 0; i < count; i++)
+        bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
+        while (true)
         {
-            ref Instruction instruction = ref instructions[i];
+            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             _instructionRip = Rip;
-            if (careful && CheckInstructionBreakpoints())
-                return;
-            bool trapAfter = (Rflags & X86.FlagTrap) != 0;
-            byte shadowBefore = InterruptShadow;
-            _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
-            Execute(ref instruction);
-            remaining--;
-            if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+            DecodedBlock block = LookupBlock();
+            Instruction[] instructions = block.Instructions;
+            FastOp[] fastOps = block.FastOps;
+            int count = careful ? 1 : block.Count;
+            if (count > remaining) count = (int)remaining;
+
+            for (int i = 0; i < count; i++)
             {
-                FinishSpecialInstruction();
-                if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
-                _endBlock = false;
-                return;
+                ref Instruction instruction = ref instructions[i];
+                _instructionRip = Rip;
+                if (careful && CheckInstructionBreakpoints())
+                    return;
+                bool trapAfter = (Rflags & X86.FlagTrap) != 0;
+                byte shadowBefore = InterruptShadow;
+                _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+                ref FastOp fast = ref fastOps[i];
+                if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+                else Execute(ref instruction);
+                remaining--;
+                if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                {
+                    FinishSpecialInstruction();
+                    if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
+                    _endBlock = false;
+                    return;
+                }
+                Rip = _nextRip;
+                InstructionsRetired++;
+                if (_mmioReplayCount != 0)
+                {
+                    _mmioReplayCount = 0;
+                    _mmioReplayIndex = 0;
+                }
+                if (careful)
+                {
+                    FinishCarefulInstruction(shadowBefore, trapAfter);
+                    return;
+                }
+                if (_endBlock)
+                {
+                    _endBlock = false;
+                    return;
+                }
+                if (_nextRip != _instructionRip + (ulong)instruction.Length)
+                    break;
             }
-            Rip = _nextRip;
-            InstructionsRetired++;
-            if (_mmioReplayCount != 0)
-            {
-                _mmioReplayCount = 0;
-                _mmioReplayIndex = 0;
-            }
-            if (careful)
-            {
-                FinishCarefulInstruction(shadowBefore, trapAfter);
-                return;
-            }
-            if (_endBlock)
-            {
-                _endBlock = false;
-                return;
-            }
-            if (_nextRip != _instructionRip + (ulong)instruction.Length)
+            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled)
                 return;
         }
     }
@@ -434,7 +458,8 @@ public sealed unsafe partial class X86Cpu
 
     private ulong LinearRip() => _mode64 ? Rip : (Segments[(int)SegmentIndex.CS].Base + Rip) & 0xFFFFFFFF;
 
-    private ulong _ripMask => _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+    /// <summary>RIP wraps at the code size: 16-bit IP, 32-bit EIP.</summary>
+    private ulong _ripMask = 0xFFFF;
 
     /// <summary>Current guest TSC value.</summary>
     public ulong ReadTsc()

@@ -1,0 +1,154 @@
+using Iced.Intel;
+using KvmSharp.Soft.Cpu;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Soft.Tests.Cpu;
+
+public class SseAndRobustnessTests
+{
+    private const ulong Code = CpuTestMachine.CodeBase;
+
+    private static CpuTestMachine Run(Action<Assembler> build)
+    {
+        var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.LoadCode(Code, a => { build(a); a.hlt(); });
+        CpuExitReason reason = m.Run();
+        Assert.True(reason == CpuExitReason.Hlt, $"{reason} {m.Cpu.Exit.InternalError} at 0x{m.Cpu.Rip:x}");
+        return m;
+    }
+
+    [Fact]
+    public void Sse2StrlenIdiom_FindsTerminator()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.Memory.Write(0x200000, "hello, world\0........"u8);
+        m.LoadCode(Code, a =>
+        {
+            a.mov(edi, 0x200000);
+            a.pxor(xmm0, xmm0);
+            a.movdqu(xmm1, __xmmword_ptr[rdi]);
+            a.pcmpeqb(xmm1, xmm0);
+            a.pmovmskb(eax, xmm1);
+            a.bsf(eax, eax);
+            a.hlt();
+        });
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(12UL, m.Cpu.Rax);
+    }
+
+    [Fact]
+    public void MovapsToMisalignedMemory_IsGp()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.LoadCode(Code, a => { a.mov(edi, 0x200008); a.movaps(__xmmword_ptr[rdi], xmm0); });
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorGeneralProtection), m.Cpu.Rip);
+    }
+
+    [Fact]
+    public void SseWithTsSet_IsDeviceNotAvailable()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.Cpu.Cr0 |= X86.Cr0Ts;
+        m.Cpu.NotifyStateChanged();
+        m.LoadCode(Code, a => a.pxor(xmm0, xmm0));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorDeviceNotAvailable), m.Cpu.Rip);
+    }
+
+    [Fact]
+    public void ScalarDoubleArithmetic_AndConversions()
+    {
+        using var m = Run(a =>
+        {
+            a.mov(eax, 7);
+            a.cvtsi2sd(xmm0, eax);
+            a.mov(eax, 2);
+            a.cvtsi2sd(xmm1, eax);
+            a.divsd(xmm0, xmm1);      // 3.5
+            a.cvttsd2si(ebx, xmm0);   // 3
+            a.cvtsd2si(ecx, xmm0);    // 4 (round to even)
+            a.ucomisd(xmm0, xmm1);    // 3.5 > 2: CF=0 ZF=0
+            a.movq(rdx, xmm0);
+        });
+        Assert.Equal(3UL, m.Cpu.Rbx);
+        Assert.Equal(4UL, m.Cpu.Rcx);
+        Assert.Equal(BitConverter.DoubleToUInt64Bits(3.5), m.Cpu.Rdx);
+        Assert.Equal(0UL, m.Cpu.Rflags & (X86.FlagCarry | X86.FlagZero));
+    }
+
+    [Fact]
+    public void FxsaveFxrstor_RoundTripXmmAndMxcsr()
+    {
+        using var m = Run(a =>
+        {
+            a.mov(rax, 0x1122334455667788);
+            a.movq(xmm3, rax);
+            a.mov(__dword_ptr[0x200000], 0x1F80 | 0x6000);
+            a.ldmxcsr(__dword_ptr[0x200000]);
+            a.mov(edi, 0x201000);
+            a.fxsave(__[rdi]);
+            a.pxor(xmm3, xmm3);
+            a.fxrstor(__[rdi]);
+            a.movq(rbx, xmm3);
+            a.stmxcsr(__dword_ptr[0x200004]);
+        });
+        Assert.Equal(0x1122334455667788UL, m.Cpu.Rbx);
+        Assert.Equal(0x7F80u, m.Memory.Read32(0x200004));
+        Assert.Equal(0x1122334455667788UL, m.Memory.Read64(0x201000 + 160 + 3 * 16));
+        Assert.Equal((ushort)0x37F, m.Memory.Read16(0x201000));
+    }
+
+    [Fact]
+    public void PackedShufflesAndShifts()
+    {
+        using var m = Run(a =>
+        {
+            a.mov(rax, 0x0706050403020100);
+            a.movq(xmm0, rax);
+            a.pshufd(xmm1, xmm0, 0b00_00_00_01); // lane0 = dword1
+            a.movd(ebx, xmm1);
+            a.pslldq(xmm0, 1);
+            a.movq(rcx, xmm0);
+        });
+        Assert.Equal(0x07060504UL, m.Cpu.Rbx);
+        Assert.Equal(0x0605040302010000UL, m.Cpu.Rcx);
+    }
+
+    /// <summary>Random bytes must end in an exit or a guest exception, never a host exception.</summary>
+    [Fact]
+    public void RandomCode_NeverFailsInTheHost()
+    {
+        using var m = new CpuTestMachine();
+        var random = new Random(12345);
+        byte[] code = new byte[64];
+        int failures = 0;
+        var messages = new List<string>();
+        for (int iteration = 0; iteration < 1500; iteration++)
+        {
+            m.SetupLongMode(cpl: iteration % 2 == 0 ? 0 : 3);
+            random.NextBytes(code);
+            m.Memory.Write(Code, code);
+            for (int r = 0; r < 16; r++)
+                m.Cpu.Gpr[r] = r == 4 ? CpuTestMachine.StackTop : (ulong)random.Next(0, 0x400000);
+            m.Cpu.Rip = Code;
+            m.Cpu.InvalidateCodeCache();
+            CpuExitReason reason = m.Cpu.Run(200);
+            if (reason == CpuExitReason.InternalError && m.Cpu.Exit.InternalError!.StartsWith("emulator failure", StringComparison.Ordinal))
+            {
+                failures++;
+                messages.Add(m.Cpu.Exit.InternalError);
+            }
+            if (m.Cpu.HasPendingCompletion)
+            {
+                // Complete whatever I/O or MMIO exit happened so the next iteration starts clean.
+                m.Cpu.Run(1);
+            }
+        }
+        Assert.True(failures == 0, string.Join("\n", messages.Distinct().Take(10)));
+    }
+}
