@@ -189,3 +189,43 @@ public class RemovedIoctlTests
         Assert.Equal("KVM_SET_MEMORY_REGION", error.Operation);
     }
 }
+
+public class KickTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void AnotherThreadCanKickARunningVcpuOutWithIntr(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            var spin = a.CreateLabel();
+            a.Label(ref spin);
+            a.jmp(spin);
+        });
+        var kicker = new Thread(() =>
+        {
+            Thread.Sleep(200);
+            guest.Vcpu.Kick();
+        });
+        kicker.Start();
+        var result = guest.Vcpu.Run();
+        kicker.Join();
+        Assert.Equal(KvmExitReason.Intr, result.Reason);
+        Assert.Equal(Errno.EINTR, result.Errno);
+        Assert.Equal(KvmExitReason.Intr, guest.Vcpu.RunBlock.ExitReason);
+        Assert.Equal(0, guest.Vcpu.RunBlock.ImmediateExit); // Consumed: the next Run enters the guest.
+        Assert.Equal(RealModeGuest.CodeAddress, guest.Vcpu.GetRegs().Rip);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void AKickBeforeRunMakesTheNextRunReturnAtOnce(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a => { a.@out(0x10, al); a.hlt(); });
+        guest.Vcpu.Kick();
+        Assert.Equal(KvmExitReason.Intr, guest.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+    }
+}

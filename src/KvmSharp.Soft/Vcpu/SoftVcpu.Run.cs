@@ -7,6 +7,12 @@ namespace KvmSharp.Soft.Vcpu;
 // KVM_RUN: runs the CPU on the calling thread until something needs userspace.
 internal sealed unsafe partial class SoftVcpu
 {
+    /// <summary>
+    /// The CPU returns to this loop at least this often, to see an
+    /// immediate_exit another thread set while the vCPU runs (a kick).
+    /// </summary>
+    private const long KickPollInstructions = 200_000;
+
     private int _inRun;
     private long _resyncRequested;
     private long _resyncDone;
@@ -37,10 +43,14 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.ConsumeStopRequest();
             while (true)
             {
-                CpuExitReason reason = Cpu.Run();
+                CpuExitReason reason = Cpu.Run(KickPollInstructions);
                 if (reason == CpuExitReason.Stopped || reason == CpuExitReason.BudgetExhausted)
                 {
-                    if (Resynchronize() || reason == CpuExitReason.BudgetExhausted)
+                    // Soft sees immediate_exit at any time, not only on entry as
+                    // KVM does: a kicker need not send a signal to stop it.
+                    bool kicked = Volatile.Read(ref run->ImmediateExit) != 0;
+                    // A stop without a kick was for a memory resync (perhaps already done).
+                    if (Resynchronize() | !kicked)
                         continue;
                     run->ExitReason = KvmExitReason.Intr;
                     Count(KvmExitReason.Intr);
