@@ -229,3 +229,33 @@ public class KickTests
         Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
     }
 }
+
+public class HardwareBreakpointTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void AnExecutionBreakpointExitsWithDebugBeforeTheInstruction(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            a.mov(ax, 1);   // 0x1000, 3 bytes
+            a.inc(ax);      // 0x1003: breakpoint
+            a.hlt();
+        });
+        var debug = new KvmGuestDebug { Control = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_USE_HW_BP };
+        unsafe
+        {
+            debug.Arch.Debugreg[0] = RealModeGuest.CodeAddress + 3;
+            debug.Arch.Debugreg[7] = 0x1; // L0, execute, length 1.
+        }
+        guest.Vcpu.SetGuestDebug(debug);
+
+        Assert.Equal(KvmExitReason.Debug, guest.Vcpu.Run().Reason);
+        var arch = guest.Vcpu.RunBlock.Debug.Arch;
+        Assert.Equal(1u, arch.Exception);
+        Assert.Equal(RealModeGuest.CodeAddress + 3, arch.Pc);
+        Assert.Equal(1UL, arch.Dr6 & 0xf); // B0: breakpoint 0 matched.
+        Assert.Equal(1UL, guest.Vcpu.GetRegs().Rax & 0xffff); // INC has not run.
+    }
+}
