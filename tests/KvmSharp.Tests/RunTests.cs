@@ -259,3 +259,21 @@ public class HardwareBreakpointTests
         Assert.Equal(1UL, guest.Vcpu.GetRegs().Rax & 0xffff); // INC has not run.
     }
 }
+
+public class EmulationFailureTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void FetchingCodeFromOutsideRamEndsWithAnEmulationInternalError(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        // A far return to 2000:0000, guest physical 0x20000, past the 64 KiB slot.
+        using var guest = new RealModeGuest(kvm, a => { a.mov(ax, 0x2000); a.push(ax); a.push(0); a.retf(); });
+        var result = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.InternalError, result.Reason);
+        Assert.Equal(KvmConstants.KVM_INTERNAL_ERROR_EMULATION, guest.Vcpu.RunBlock.Internal.Suberror);
+        Assert.Equal(0UL, guest.Vcpu.GetRegs().Rip);
+        Assert.Equal(0x20000UL, guest.Vcpu.GetSregs().Cs.Base);
+        // The ndata words that follow are the kernel's own diagnostics (Host: 6, Soft: none).
+    }
+}
