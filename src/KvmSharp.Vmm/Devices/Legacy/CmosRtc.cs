@@ -18,7 +18,7 @@ public sealed class CmosRtc : IBusDevice
     public const int Irq = 8;
 
     public const int Seconds = 0x00, SecondsAlarm = 0x01, Minutes = 0x02, MinutesAlarm = 0x03, Hours = 0x04, HoursAlarm = 0x05;
-    public const int DayOfWeek = 0x06, DayOfMonth = 0x07, Month = 0x08, Year = 0x09;
+    public const int Weekday = 0x06, DayOfMonth = 0x07, Month = 0x08, Year = 0x09;
     public const int RegisterA = 0x0A, RegisterB = 0x0B, RegisterC = 0x0C, RegisterD = 0x0D, Century = 0x32;
 
     public const byte AUpdateInProgress = 0x80, ADividerMask = 0x70, ADividerNormal = 0x20, ARateMask = 0x0F;
@@ -28,7 +28,7 @@ public sealed class CmosRtc : IBusDevice
 
     public static readonly TimeSpan UpdateInProgressWindow = TimeSpan.FromMicroseconds(244);
 
-    private static readonly int[] TimeRegisters = [Seconds, Minutes, Hours, DayOfWeek, DayOfMonth, Month, Year, Century];
+    private static readonly int[] TimeRegisters = [Seconds, Minutes, Hours, Weekday, DayOfMonth, Month, Year, Century];
 
     private readonly object _lock = new();
     private readonly TimeProvider _clock;
@@ -198,7 +198,7 @@ public sealed class CmosRtc : IBusDevice
         Seconds => EncodeNumber(time.Second),
         Minutes => EncodeNumber(time.Minute),
         Hours => EncodeHour(time.Hour),
-        DayOfWeek => EncodeNumber((int)time.DayOfWeek + 1),
+        Weekday => EncodeNumber((int)time.DayOfWeek + 1),
         DayOfMonth => EncodeNumber(time.Day),
         Month => EncodeNumber(time.Month),
         Year => EncodeNumber(time.Year % 100),

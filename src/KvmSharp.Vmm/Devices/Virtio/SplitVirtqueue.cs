@@ -158,7 +158,7 @@ public sealed class SplitVirtqueue
 
     private void CheckBuffer(ushort head, ulong address, uint length)
     {
-        if (address > ulong.MaxValue - length)
+        if (length != 0 && address > ulong.MaxValue - (length - 1))
             throw new VirtqueueFault($"buffer of head {head} at 0x{address:x} with length 0x{length:x} wraps around the address space");
         if (!_memory.Contains(address, length))
             throw new VirtqueueFault($"buffer of head {head} [0x{address:x}, +0x{length:x}) is not in guest RAM");

@@ -11,8 +11,10 @@ namespace KvmSharp.Vmm.Devices.Virtio;
 /// page cache (it survives the VMM being killed) and a FLUSH is an fsync (it
 /// survives the host losing power). If the driver does not negotiate
 /// VIRTIO_BLK_F_FLUSH, every write is followed by an fsync, as the spec asks
-/// of a device whose driver cannot flush. The image is opened with a shared
-/// lock (read-write) so that another writer cannot take it exclusively.
+/// of a device whose driver cannot flush. Requests are served on the thread
+/// that notified the queue. The image is not locked against other processes
+/// (one may inspect it while the guest runs); two writers corrupt it, as with
+/// any raw image.
 /// </summary>
 public sealed class VirtioBlock : VirtioDevice, IDisposable
 {

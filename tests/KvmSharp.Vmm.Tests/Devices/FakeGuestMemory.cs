@@ -1,0 +1,50 @@
+using KvmSharp.Vmm.Devices;
+
+namespace KvmSharp.Vmm.Tests.Devices;
+
+/// <summary>
+/// Guest RAM in a managed array that counts and throws on every access outside
+/// it: a device that asks for such a range has a bug, since it must check
+/// <see cref="Contains"/> first.
+/// </summary>
+public sealed class FakeGuestMemory(int size) : IGuestMemory
+{
+    public byte[] Ram { get; } = new byte[size];
+
+    public int OutOfRangeAccesses { get; private set; }
+
+    public bool Contains(ulong gpa, ulong length) => gpa <= (ulong)Ram.Length && length <= (ulong)Ram.Length - gpa;
+
+    public Span<byte> Slice(ulong gpa, int length)
+    {
+        if (length < 0 || !Contains(gpa, (ulong)length))
+        {
+            OutOfRangeAccesses++;
+            throw new GuestMemoryRangeException(gpa, (ulong)(long)length);
+        }
+        return Ram.AsSpan((int)gpa, length);
+    }
+}
+
+/// <summary>An interrupt line that remembers its level and counts rising edges.</summary>
+public sealed class RecordingInterruptLine : IInterruptLine
+{
+    public bool Level { get; private set; }
+
+    public int RisingEdges { get; private set; }
+
+    public void Set(bool asserted)
+    {
+        if (asserted && !Level)
+            RisingEdges++;
+        Level = asserted;
+    }
+}
+
+/// <summary>A clock the test moves by hand.</summary>
+public sealed class ManualClock(DateTimeOffset start) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = start;
+
+    public override DateTimeOffset GetUtcNow() => Now;
+}
