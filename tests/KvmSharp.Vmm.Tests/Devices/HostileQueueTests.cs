@@ -122,6 +122,18 @@ public sealed class HostileQueueTests : IDisposable
     }
 
     [Fact]
+    public void BuffersTotallingFourGibibytes()
+    {
+        // Only a guest with more than 4 GiB of RAM can build this chain; the fake claims 16 GiB.
+        var driver = new VirtioTestDriver(() => new VirtioRng(), claimedRamSize: 16UL << 30);
+        var queue = driver.Start(QueueSize)[0];
+        queue.Add(new GuestBuffer(0x1_0000_0000, uint.MaxValue, true), new GuestBuffer(0x2_0000_0000, 1, true));
+        queue.Notify();
+
+        driver.AssertNeedsReset("4 GiB");
+    }
+
+    [Fact]
     public void AReadableBufferForTheRng()
     {
         var (driver, queue) = Rng();

@@ -70,6 +70,9 @@ public sealed class VirtioBlockTests : IDisposable
         Assert.Equal((ulong)DiskSectors, BinaryPrimitives.ReadUInt64LittleEndian(driver.ReadConfig(0, 8)));
         Assert.Equal((uint)DiskSectors, BinaryPrimitives.ReadUInt32LittleEndian(driver.ReadConfig(0, 4)));
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(driver.ReadConfig(4, 4)));
+        Assert.Equal(254u, BinaryPrimitives.ReadUInt32LittleEndian(driver.ReadConfig(12, 4)));
+        Assert.NotEqual(0UL, driver.DeviceFeatures & (1UL << VirtioBlock.FeatureSegmentMax));
+        Assert.Equal(new byte[8], driver.ReadConfig(0x80, 8));
         Assert.Equal(VirtioDeviceIds.Block, driver.ReadRegister(VirtioMmioRegisters.DeviceId));
         Assert.NotEqual(0UL, driver.DeviceFeatures & (1UL << VirtioBlock.FeatureFlush));
         Assert.Equal(0UL, driver.DeviceFeatures & (1UL << VirtioBlock.FeatureReadOnly));

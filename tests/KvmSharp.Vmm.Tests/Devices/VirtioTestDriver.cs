@@ -18,14 +18,15 @@ public sealed class VirtioTestDriver
 
     private ulong _nextBuffer = BufferBase;
 
-    public VirtioTestDriver(Func<VirtioDevice> createDevice)
+    public VirtioTestDriver(Func<VirtioDevice> createDevice, ulong? claimedRamSize = null)
     {
+        Memory = new FakeGuestMemory(MemorySize, claimedRamSize);
         Device = createDevice();
         Transport = new VirtioMmioTransport(Device, Memory, Interrupt, (device, message) => Log.Add($"{device}: {message}"));
         Bus.Register(WindowBase, VirtioMmioSlot.DefaultSize, Transport, Device.Name);
     }
 
-    public FakeGuestMemory Memory { get; } = new(MemorySize);
+    public FakeGuestMemory Memory { get; }
 
     public RecordingInterruptLine Interrupt { get; } = new();
 

@@ -145,8 +145,9 @@ public sealed class SplitVirtqueue
                 writable += length;
             else
                 readable += length;
-            if (readable > uint.MaxValue || writable > uint.MaxValue)
-                throw new VirtqueueFault($"chain from head {head} holds more than 4 GiB of {(deviceWritable ? "writable" : "readable")} buffers");
+            // Drivers must not add a chain longer than 2^32 bytes in total (virtio 1.2 §2.7.5.2).
+            if (readable + writable > uint.MaxValue)
+                throw new VirtqueueFault($"chain from head {head} holds 4 GiB or more of buffers");
             if (length > 0)
                 segments.Add(new ChainSegment(address, length, deviceWritable));
             if ((flags & VirtqueueFlags.DescriptorNext) == 0)

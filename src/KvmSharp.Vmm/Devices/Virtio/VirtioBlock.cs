@@ -21,7 +21,7 @@ public sealed class VirtioBlock : VirtioDevice, IDisposable
     public const int SectorSize = 512;
     public const int IdLength = 20;
 
-    public const int FeatureReadOnly = 5, FeatureFlush = 9;
+    public const int FeatureSegmentMax = 2, FeatureReadOnly = 5, FeatureFlush = 9;
 
     public const uint RequestIn = 0, RequestOut = 1, RequestFlush = 4, RequestGetId = 8;
     public const byte StatusOk = 0, StatusIoError = 1, StatusUnsupported = 2;
@@ -31,7 +31,8 @@ public sealed class VirtioBlock : VirtioDevice, IDisposable
     private readonly FileStream _file;
     private readonly SafeFileHandle _handle;
     private readonly byte[] _id;
-    private readonly byte[] _config = new byte[8];
+    // capacity (u64), size_max (u32), seg_max (u32).
+    private readonly byte[] _config = new byte[16];
     private readonly DeviceLog _log;
 
     public VirtioBlock(string imagePath, bool readOnly, string? serial = null, DeviceLog? log = null)
@@ -43,6 +44,7 @@ public sealed class VirtioBlock : VirtioDevice, IDisposable
         _handle = _file.SafeFileHandle;
         CapacitySectors = (ulong)_file.Length / SectorSize;
         BinaryPrimitives.WriteUInt64LittleEndian(_config, CapacitySectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(12), SegmentMax);
         byte[] id = Encoding.ASCII.GetBytes(serial ?? Path.GetFileNameWithoutExtension(imagePath));
         _id = new byte[IdLength];
         id.AsSpan(0, Math.Min(IdLength, id.Length)).CopyTo(_id);
@@ -53,9 +55,16 @@ public sealed class VirtioBlock : VirtioDevice, IDisposable
     /// <summary>The disk size in 512-byte sectors; a partial sector at the end of the file is not part of the disk.</summary>
     public ulong CapacitySectors { get; }
 
+    /// <summary>
+    /// Data segments per request. Without SEG_MAX Linux sends one segment per
+    /// request; a chain holds the segments plus header and status and may not
+    /// exceed the queue size.
+    /// </summary>
+    public uint SegmentMax => (uint)QueueSizeMax - 2;
+
     public override uint DeviceId => VirtioDeviceIds.Block;
 
-    public override ulong DeviceFeatures => (1UL << FeatureFlush) | (ReadOnly ? 1UL << FeatureReadOnly : 0);
+    public override ulong DeviceFeatures => (1UL << FeatureSegmentMax) | (1UL << FeatureFlush) | (ReadOnly ? 1UL << FeatureReadOnly : 0);
 
     public override int QueueCount => 1;
 
