@@ -5,8 +5,8 @@ namespace KvmSharp.Vmm.Devices.Legacy;
 /// registers, 16-byte receive FIFO, the four interrupt sources in datasheet
 /// priority, loopback, and the PC's OUT2 gate on the interrupt output.
 /// Transmission is instantaneous: the transmitter is always empty, and a
-/// byte written to THR goes straight to the output stream (pass an unbuffered
-/// one, or one that flushes, to see output at once). Host input waits in an
+/// byte written to THR goes straight to the output stream, which is flushed
+/// after every byte. Host input waits in an
 /// unbounded queue and enters the receive FIFO as the guest drains it, so a
 /// paste is never overrun.
 /// </summary>
@@ -182,6 +182,8 @@ public sealed class Uart16550 : IBusDevice, IHostInput
             try
             {
                 _output.WriteByte(value);
+                // Each byte costs the guest an exit anyway; flushing keeps a prompt without newline visible.
+                _output.Flush();
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
             {
