@@ -10,12 +10,13 @@ public class CmosRtcTests
     private static readonly DateTimeOffset Start = new(2026, 11, 25, 17, 5, 42, 500, TimeSpan.Zero);
 
     private readonly ManualClock _clock = new(Start);
+    private readonly RecordingInterruptLine _irq = new();
     private readonly CmosRtc _rtc;
     private readonly PioBus _bus = new();
 
     public CmosRtcTests()
     {
-        _rtc = new CmosRtc(_clock);
+        _rtc = new CmosRtc(_clock, _irq);
         _bus.Register(IndexPort, PortCount, _rtc, "rtc");
     }
 
@@ -157,5 +158,69 @@ public class CmosRtcTests
 
         Assert.Equal(0x5A, ReadCmos(0x40));
         Assert.Equal(0x11, ReadCmos(0x7F));
+    }
+
+    [Fact]
+    public void UpdateInterruptsArriveEachSecondAndHoldUntilRegisterCIsRead()
+    {
+        ReadCmos(RegisterC);
+        WriteCmos(RegisterB, B24Hour | BUpdateInterrupt);
+        Assert.False(_irq.Level);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(600));
+        Assert.True(_irq.Level);
+        Assert.Equal(1, _irq.RisingEdges);
+        Assert.Equal(CInterruptRequest | CUpdate, ReadCmos(RegisterC) & (CInterruptRequest | CUpdate));
+        Assert.False(_irq.Level);
+
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(2, _irq.RisingEdges);
+        ReadCmos(RegisterC);
+        WriteCmos(RegisterB, B24Hour);
+        Assert.Equal(0, _clock.ActiveTimers);
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(2, _irq.RisingEdges);
+    }
+
+    [Fact]
+    public void TheAlarmInterruptFiresWhenTheTimeMatches()
+    {
+        WriteCmos(SecondsAlarm, 0x45);
+        WriteCmos(MinutesAlarm, 0xC0); // don't care
+        WriteCmos(HoursAlarm, 0xC0);
+        ReadCmos(RegisterC);
+        WriteCmos(RegisterB, B24Hour | BAlarmInterrupt);
+
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(_irq.Level);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(_irq.Level);
+        Assert.Equal(CInterruptRequest | CAlarm, ReadCmos(RegisterC) & (CInterruptRequest | CAlarm));
+    }
+
+    [Fact]
+    public void PeriodicInterruptsFollowTheRateInRegisterA()
+    {
+        WriteCmos(RegisterA, ADividerNormal | 0x0F); // 2 Hz
+        ReadCmos(RegisterC);
+        WriteCmos(RegisterB, B24Hour | BPeriodicInterrupt);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(400));
+        Assert.False(_irq.Level);
+        _clock.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.True(_irq.Level);
+        Assert.Equal(CInterruptRequest | CPeriodic, ReadCmos(RegisterC) & (CInterruptRequest | CPeriodic));
+        _clock.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(_irq.Level);
+    }
+
+    [Fact]
+    public void NoInterruptIsRaisedWhileDisabledButTheFlagsStillSet()
+    {
+        _clock.Advance(TimeSpan.FromSeconds(5));
+
+        Assert.False(_irq.Level);
+        Assert.Equal(0, _clock.ActiveTimers);
+        Assert.Equal(CUpdate, ReadCmos(RegisterC) & (CInterruptRequest | CUpdate));
     }
 }

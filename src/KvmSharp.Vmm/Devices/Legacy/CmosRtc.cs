@@ -8,10 +8,11 @@ namespace KvmSharp.Vmm.Devices.Legacy;
 /// register A is high for the 244 µs before each second boundary, the window in
 /// which the datasheet warns that the registers are about to change; the
 /// registers themselves change atomically at the boundary. Register C's update,
-/// alarm and periodic flags are computed when read; the device raises no
-/// interrupt (IRQ 8 stays low).
+/// alarm and periodic flags are brought up to date whenever C is read and, while
+/// an interrupt is enabled in register B, by a timer on the clock; IRQF and the
+/// interrupt line (IRQ 8) stay asserted until the guest reads C, as on the chip.
 /// </summary>
-public sealed class CmosRtc : IBusDevice
+public sealed class CmosRtc : IBusDevice, IDisposable
 {
     public const ushort IndexPort = 0x70;
     public const int PortCount = 2;
@@ -32,18 +33,23 @@ public sealed class CmosRtc : IBusDevice
 
     private readonly object _lock = new();
     private readonly TimeProvider _clock;
+    private readonly IInterruptLine _interrupt;
     private readonly byte[] _cmos = new byte[128];
     private TimeSpan _guestOffset;
     private byte _index;
-    private DateTimeOffset _flagsReadAt;
+    private byte _flags;
+    private DateTimeOffset _flagsUpdatedAt;
+    private ITimer? _timer;
+    private TimeSpan _timerPeriod;
 
-    public CmosRtc(TimeProvider? clock = null)
+    public CmosRtc(TimeProvider? clock = null, IInterruptLine? interrupt = null)
     {
         _clock = clock ?? TimeProvider.System;
+        _interrupt = interrupt ?? UnconnectedInterruptLine.Instance;
         _cmos[RegisterA] = ADividerNormal | 0x06; // 32.768 kHz time base, 1024 Hz periodic rate: the BIOS default.
         _cmos[RegisterB] = B24Hour;
         _cmos[RegisterD] = DValidRamAndTime;
-        _flagsReadAt = _clock.GetUtcNow();
+        _flagsUpdatedAt = Now();
     }
 
     /// <summary>Bit 7 of the last index write: the guest asked for NMIs to be masked.</summary>
@@ -67,14 +73,18 @@ public sealed class CmosRtc : IBusDevice
     public void Read(ulong offset, Span<byte> data)
     {
         lock (_lock)
+        {
             for (int i = 0; i < data.Length; i++)
                 // The index register is write-only on the PC.
                 data[i] = offset + (ulong)i == 0 ? (byte)0xFF : ReadRegister(_index);
+            UpdateInterrupt();
+        }
     }
 
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         lock (_lock)
+        {
             for (int i = 0; i < data.Length; i++)
             {
                 if (offset + (ulong)i == 0)
@@ -85,6 +95,17 @@ public sealed class CmosRtc : IBusDevice
                 else
                     WriteRegister(_index, data[i]);
             }
+            UpdateInterrupt();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _timer?.Dispose();
+            _timer = null;
+        }
     }
 
     private bool Setting => (_cmos[RegisterB] & BSet) != 0;
@@ -114,7 +135,9 @@ public sealed class CmosRtc : IBusDevice
         switch (register)
         {
             case RegisterA:
+                UpdateFlags();
                 _cmos[RegisterA] = (byte)(value & ~AUpdateInProgress);
+                ArmTimer();
                 break;
             case RegisterB:
                 WriteRegisterB(value);
@@ -139,6 +162,7 @@ public sealed class CmosRtc : IBusDevice
 
     private void WriteRegisterB(byte value)
     {
+        UpdateFlags();
         bool wasSetting = Setting;
         if ((value & BSet) != 0)
         {
@@ -149,6 +173,7 @@ public sealed class CmosRtc : IBusDevice
         _cmos[RegisterB] = value;
         if (wasSetting && !Setting)
             Thaw();
+        ArmTimer();
     }
 
     // Copies the running time into the registers, in the current format, to be edited.
@@ -226,30 +251,80 @@ public sealed class CmosRtc : IBusDevice
 
     private byte ReadAndClearFlags()
     {
-        var now = Now();
-        var since = _flagsReadAt;
-        _flagsReadAt = now;
-        byte flags = 0;
-        bool running = !Setting && (_cmos[RegisterA] & ADividerMask) == ADividerNormal;
-        if (running && now.Ticks / TimeSpan.TicksPerSecond != since.Ticks / TimeSpan.TicksPerSecond)
+        UpdateFlags();
+        byte flags = _flags;
+        _flags = 0;
+        return (byte)(flags | (InterruptRequested(flags) ? CInterruptRequest : 0));
+    }
+
+    private bool InterruptRequested(byte flags) =>
+        (flags & _cmos[RegisterB] & (BPeriodicInterrupt | BAlarmInterrupt | BUpdateInterrupt)) != 0;
+
+    private bool Running => !Setting && (_cmos[RegisterA] & ADividerMask) == ADividerNormal;
+
+    // Rates 1 and 2 repeat 8 and 9 (datasheet table 3): 256 and 128 Hz.
+    private TimeSpan? PeriodicInterval
+    {
+        get
         {
-            flags |= CUpdate;
-            if (AlarmMatches(now))
-                flags |= CAlarm;
-        }
-        int rate = _cmos[RegisterA] & ARateMask;
-        if (running && rate != 0)
-        {
-            // Rates 1 and 2 repeat 8 and 9 (datasheet table 3): 256 and 128 Hz.
+            int rate = _cmos[RegisterA] & ARateMask;
+            if (rate == 0)
+                return null;
             int shift = rate <= 2 ? rate + 7 : rate - 1;
-            long periodTicks = TimeSpan.TicksPerSecond * (1L << shift) / 32768;
-            if ((now - since).Ticks >= periodTicks)
-                flags |= CPeriodic;
+            return TimeSpan.FromTicks(TimeSpan.TicksPerSecond * (1L << shift) / 32768);
         }
+    }
+
+    // Sets the flags for the events since the last update: the flag bits are set whether or not their interrupt is enabled.
+    private void UpdateFlags()
+    {
+        var now = Now();
+        var since = _flagsUpdatedAt;
+        _flagsUpdatedAt = now;
+        if (!Running)
+            return;
+        if (now.Ticks / TimeSpan.TicksPerSecond != since.Ticks / TimeSpan.TicksPerSecond)
+        {
+            _flags |= CUpdate;
+            if (AlarmMatches(now))
+                _flags |= CAlarm;
+        }
+        if (PeriodicInterval is { } period && now - since >= period)
+            _flags |= CPeriodic;
+    }
+
+    private void UpdateInterrupt() => _interrupt.Set(InterruptRequested(_flags));
+
+    // While an interrupt is enabled a timer brings the flags up to date: each periodic interval, or each second for update and alarm.
+    private void ArmTimer()
+    {
         byte enabled = (byte)(_cmos[RegisterB] & (BPeriodicInterrupt | BAlarmInterrupt | BUpdateInterrupt));
-        if ((flags & enabled) != 0)
-            flags |= CInterruptRequest;
-        return flags;
+        TimeSpan? period = !Running || enabled == 0 ? null
+            : (enabled & BPeriodicInterrupt) != 0 && PeriodicInterval is { } interval ? interval
+            : (enabled & (BAlarmInterrupt | BUpdateInterrupt)) != 0 ? TimeSpan.FromSeconds(1)
+            : null;
+        if (period is null)
+        {
+            _timer?.Dispose();
+            _timer = null;
+            return;
+        }
+        if (_timer is not null && _timerPeriod == period)
+            return;
+        _timer?.Dispose();
+        _timerPeriod = period.Value;
+        long intoSecond = Now().Ticks % TimeSpan.TicksPerSecond;
+        var due = period.Value == TimeSpan.FromSeconds(1) ? TimeSpan.FromTicks(TimeSpan.TicksPerSecond - intoSecond) : period.Value;
+        _timer = _clock.CreateTimer(_ => Tick(), null, due, period.Value);
+    }
+
+    private void Tick()
+    {
+        lock (_lock)
+        {
+            UpdateFlags();
+            UpdateInterrupt();
+        }
     }
 
     // An alarm byte with its two top bits set matches any value ("don't care").
