@@ -103,7 +103,35 @@ public abstract class Bus
 }
 
 /// <summary>The x86 I/O port space: 64 Ki ports.</summary>
-public sealed class PioBus() : Bus("PIO bus", 0xFFFF);
+public sealed class PioBus() : Bus("PIO bus", 0xFFFF)
+{
+    /// <summary>
+    /// Serves a KVM_EXIT_IO: <paramref name="data"/> holds <paramref name="count"/>
+    /// elements of <paramref name="size"/> bytes (a REP string instruction), each
+    /// one access to the same port.
+    /// </summary>
+    public void Dispatch(ushort port, bool isOut, int size, uint count, Span<byte> data)
+    {
+        for (int i = 0; i < count && (i + 1) * size <= data.Length; i++)
+        {
+            var element = data.Slice(i * size, size);
+            if (isOut)
+                Write(port, element);
+            else
+                Read(port, element);
+        }
+    }
+}
 
 /// <summary>Guest-physical addresses that are not RAM and exit to the VMM.</summary>
-public sealed class MmioBus() : Bus("MMIO bus", ulong.MaxValue);
+public sealed class MmioBus() : Bus("MMIO bus", ulong.MaxValue)
+{
+    /// <summary>Serves a KVM_EXIT_MMIO.</summary>
+    public void Dispatch(ulong address, bool isWrite, Span<byte> data)
+    {
+        if (isWrite)
+            Write(address, data);
+        else
+            Read(address, data);
+    }
+}

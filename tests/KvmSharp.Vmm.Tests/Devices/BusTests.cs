@@ -120,3 +120,34 @@ public class BusTests
         Assert.False(bus.Read(0xD000_0000UL + 50 * 0x1000, new byte[4]));
     }
 }
+
+public class BusDispatchTests
+{
+    private sealed class CountingPort : IBusDevice
+    {
+        public List<byte> Written { get; } = [];
+        private byte _next = 1;
+
+        public void Read(ulong offset, Span<byte> data) => data.Fill(_next++);
+
+        public void Write(ulong offset, ReadOnlySpan<byte> data) => Written.AddRange(data.ToArray());
+    }
+
+    [Fact]
+    public void AStringIoExitIsOneAccessPerElement()
+    {
+        var bus = new PioBus();
+        var port = new CountingPort();
+        var registration = bus.Register(0x3F8, 2, port, "port");
+        var data = new byte[] { 1, 2, 3 };
+
+        bus.Dispatch(0x3F8, isOut: true, size: 1, count: 3, data);
+        var input = new byte[4];
+        bus.Dispatch(0x3F8, isOut: false, size: 2, count: 2, input);
+
+        Assert.Equal([1, 2, 3], port.Written);
+        Assert.Equal([1, 1, 2, 2], input);
+        Assert.Equal(3, registration.Writes);
+        Assert.Equal(2, registration.Reads);
+    }
+}
