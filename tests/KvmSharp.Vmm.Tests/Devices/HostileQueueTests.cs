@@ -216,6 +216,31 @@ public sealed class HostileQueueTests : IDisposable
     }
 
     [Fact]
+    public void AnIndirectTableLargerThanAnyDriverBuilds()
+    {
+        var (driver, queue) = Rng();
+        queue.WriteDescriptor(0, driver.Allocate(16), 16 * 1025, F.DescriptorIndirect, 0);
+        queue.Publish(0);
+        queue.Notify();
+
+        driver.AssertNeedsReset("1025 entries");
+    }
+
+    [Fact]
+    public void AnIndirectTableLongerThanTheQueueIsServed()
+    {
+        // Linux builds tables by the device's segment limit even on a ring smaller than it asked for.
+        var (driver, queue) = Rng();
+        var buffers = Enumerable.Range(0, 3 * QueueSize).Select(_ => new GuestBuffer(driver.Allocate(8), 8, true)).ToArray();
+        queue.AddIndirect(buffers);
+        queue.Notify();
+
+        Assert.Equal(1, queue.UsedIndex);
+        Assert.Equal(8u * 3 * QueueSize, queue.UsedElement(0).Length);
+        Assert.False(driver.Status.HasFlag(VirtioStatus.DeviceNeedsReset));
+    }
+
+    [Fact]
     public void ALoopInsideAnIndirectTable()
     {
         var (driver, queue) = Rng();

@@ -13,6 +13,13 @@ public sealed class SplitVirtqueue
 {
     private const int DescriptorSize = 16;
 
+    /// <summary>
+    /// The most entries followed in one indirect table. The spec bounds a chain by
+    /// the queue size, but Linux sizes indirect tables by the device's segment
+    /// limit even when it got a smaller ring than it asked for; QEMU accepts 1024.
+    /// </summary>
+    public const int MaxIndirectEntries = 1024;
+
     private readonly IGuestMemory _memory;
     private ushort _nextAvail, _nextUsed;
     private bool _usedSinceSignal;
@@ -111,7 +118,9 @@ public sealed class SplitVirtqueue
             if (index >= tableSize)
                 throw new VirtqueueFault($"descriptor index {index} in the chain from head {head} is outside the {tableSize}-entry {(inIndirectTable ? "indirect" : "descriptor")} table");
             if (--budget < 0)
-                throw new VirtqueueFault($"the chain from head {head} is longer than the queue size {Size} (a loop in its next fields?)");
+                throw new VirtqueueFault(inIndirectTable
+                    ? $"the indirect table of head {head} chains more than its {tableSize} entries (a loop in its next fields?)"
+                    : $"the chain from head {head} is longer than the queue size {Size} (a loop in its next fields?)");
             ReadGuest(table + (ulong)index * DescriptorSize, raw, "descriptor");
             ulong address = BinaryPrimitives.ReadUInt64LittleEndian(raw);
             uint length = BinaryPrimitives.ReadUInt32LittleEndian(raw[8..]);
@@ -131,6 +140,10 @@ public sealed class SplitVirtqueue
                 CheckBuffer(head, address, length);
                 table = address;
                 tableSize = length / DescriptorSize;
+                if (tableSize > Math.Max(MaxIndirectEntries, (int)Size))
+                    throw new VirtqueueFault($"indirect table of head {head} has {tableSize} entries, more than the {Math.Max(MaxIndirectEntries, (int)Size)} accepted");
+                // Within a table, visiting more entries than it has means a loop.
+                budget = (int)tableSize;
                 inIndirectTable = true;
                 index = 0;
                 continue;
