@@ -217,6 +217,23 @@ public sealed class VirtioBlockTests : IDisposable
     }
 
     [Fact]
+    public void ACompletedWriteIsVisibleToOtherProcessesBeforeAnyFlush()
+    {
+        // No user-space buffer sits between the guest and the file: once the request completes,
+        // the bytes are in the host's page cache and survive the VMM being killed.
+        var (driver, queue) = Start();
+        ulong source = driver.Allocate(VirtioBlock.SectorSize, fill: 0x3C);
+
+        Assert.Equal(VirtioBlock.StatusOk, Submit(driver, queue, VirtioBlock.RequestOut, 20, source, VirtioBlock.SectorSize).Status);
+
+        using var other = new FileStream(_image, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var sector = new byte[VirtioBlock.SectorSize];
+        other.Position = 20 * VirtioBlock.SectorSize;
+        other.ReadExactly(sector);
+        Assert.All(sector, b => Assert.Equal(0x3C, b));
+    }
+
+    [Fact]
     public void AMissingImageIsRefusedAtConstruction()
     {
         Assert.Throws<FileNotFoundException>(() => new VirtioBlock(_image + ".missing", readOnly: false));
