@@ -109,7 +109,8 @@ public sealed class SplitVirtqueue
         uint tableSize = Size;
         bool inIndirectTable = false, sawWritable = false;
         ulong readable = 0, writable = 0;
-        // A chain (an indirect table's entries included) may not be longer than the queue; more means a loop.
+        // The direct part of a chain may not be longer than the queue (virtio 1.2 §2.7.5.3.1); more means a loop.
+        // An indirect table gets a budget of its own entry count on entry.
         int budget = Size;
         uint index = head;
         Span<byte> raw = stackalloc byte[DescriptorSize];
