@@ -19,14 +19,26 @@ public sealed class VirtioTestDriver
     private ulong _nextBuffer = BufferBase;
 
     public VirtioTestDriver(Func<VirtioDevice> createDevice, ulong? claimedRamSize = null)
+        : this(createDevice, new FakeGuestMemory(MemorySize, claimedRamSize))
     {
-        Memory = new FakeGuestMemory(MemorySize, claimedRamSize);
+    }
+
+    /// <summary>A driver over any guest memory of at least <see cref="MemorySize"/> bytes from GPA 0.</summary>
+    public VirtioTestDriver(Func<VirtioDevice> createDevice, IGuestMemory memory)
+    {
+        GuestMemory = memory;
         Device = createDevice();
-        Transport = new VirtioMmioTransport(Device, Memory, Interrupt, (device, message) => Log.Add($"{device}: {message}"));
+        Transport = new VirtioMmioTransport(Device, memory, Interrupt, (device, message) => Log.Add($"{device}: {message}"));
         Bus.Register(WindowBase, VirtioMmioSlot.DefaultSize, Transport, Device.Name);
     }
 
-    public FakeGuestMemory Memory { get; }
+    public IGuestMemory GuestMemory { get; }
+
+    /// <summary>The fake memory, for tests that count out-of-range accesses or poke it directly.</summary>
+    public FakeGuestMemory Memory => (FakeGuestMemory)GuestMemory;
+
+    /// <summary>The driver's own view of RAM: it may touch any of it.</summary>
+    public Span<byte> Ram(ulong address, int length) => GuestMemory.Slice(address, length);
 
     public RecordingInterruptLine Interrupt { get; } = new();
 
@@ -119,18 +131,18 @@ public sealed class VirtioTestDriver
     {
         ulong address = _nextBuffer;
         _nextBuffer += (ulong)((length + 15) & ~15);
-        Memory.Ram.AsSpan((int)address, length).Fill(fill);
+        Ram(address, length).Fill(fill);
         return address;
     }
 
     public ulong Put(ReadOnlySpan<byte> bytes)
     {
         ulong address = Allocate(bytes.Length);
-        bytes.CopyTo(Memory.Ram.AsSpan((int)address));
+        bytes.CopyTo(Ram(address, bytes.Length));
         return address;
     }
 
-    public byte[] Get(ulong address, int length) => Memory.Ram.AsSpan((int)address, length).ToArray();
+    public byte[] Get(ulong address, int length) => Ram(address, length).ToArray();
 
     public void AcknowledgeInterrupts() => WriteRegister(R.InterruptAck, ReadRegister(R.InterruptStatus));
 
@@ -142,7 +154,8 @@ public sealed class VirtioTestDriver
         Assert.True(Interrupt.Level);
         Assert.Contains(reasonFragment, Transport.LastFault, StringComparison.OrdinalIgnoreCase);
         Assert.Contains(Log, line => line.Contains("DEVICE_NEEDS_RESET", StringComparison.Ordinal));
-        Assert.Equal(0, Memory.OutOfRangeAccesses);
+        if (GuestMemory is FakeGuestMemory fake)
+            Assert.Equal(0, fake.OutOfRangeAccesses);
         Assert.Equal(R.Magic, ReadRegister(R.MagicValue));
     }
 }
@@ -164,7 +177,7 @@ public sealed class TestQueue(VirtioTestDriver driver, int index, ushort size, u
 
     public ulong Used => used;
 
-    private Span<byte> Ram(ulong address, int length) => driver.Memory.Ram.AsSpan((int)address, length);
+    private Span<byte> Ram(ulong address, int length) => driver.Ram(address, length);
 
     public void WriteDescriptor(ulong table, uint slot, ulong address, uint length, ushort flags, ushort next)
     {
