@@ -233,4 +233,54 @@ public class Uart16550Tests
 
         Assert.Equal(1, _uart.DroppedOutputBytes);
     }
+
+    /// <summary>
+    /// The checks Linux's 8250 autoconfiguration makes, in its order, with the
+    /// answers that make it settle on a plain 16550A (not a 16650, 16750, NS
+    /// SuperIO or XScale UART).
+    /// </summary>
+    [Fact]
+    public void LinuxsAutoconfigurationSeesA16550A()
+    {
+        // The IER scratch test.
+        Out(Ier, 0);
+        Assert.Equal(0, In(Ier) & 0x0F);
+        Out(Ier, 0x0F);
+        Assert.Equal(0x0F, In(Ier) & 0x0F);
+        Out(Ier, 0);
+        // The loopback test.
+        Out(Mcr, McrLoop | 0x0A);
+        Assert.Equal(0x90, In(Msr) & 0xF0);
+        Out(Mcr, 0);
+        // Zeroing a 16650's EFR, which shares the FCR's address; on a 16550A that is an FCR write.
+        Out(Lcr, 0xBF);
+        Out(Fcr, 0);
+        // FIFOs present and working: IIR bits 7:6 read 3.
+        Out(Lcr, 0);
+        Out(Fcr, FcrEnable);
+        Assert.Equal(3, In(Iir) >> 6);
+        // No EFR behind LCR 0x80 or 0xBF.
+        Out(Lcr, 0x80);
+        Assert.NotEqual(0, In(Iir));
+        Out(Lcr, 0xBF);
+        Assert.NotEqual(0, In(Iir));
+        // No National Semiconductor EXCR1 that mirrors MCR's LOOP bit.
+        Out(Lcr, 0);
+        byte mcr = In(Mcr);
+        Out(Lcr, 0xE0);
+        Assert.Equal(0, (In(Iir) ^ mcr) & McrLoop);
+        Out(Lcr, 0);
+        // No 64-byte FIFO (TI16750): IIR bit 5 stays clear with or without DLAB.
+        Out(Fcr, FcrEnable | 0x20);
+        Assert.Equal(6, In(Iir) >> 5);
+        Out(Lcr, 0x80);
+        Out(Fcr, FcrEnable | 0x20);
+        Assert.Equal(6, In(Iir) >> 5);
+        Out(Lcr, 0);
+        // No UART Unit Enable bit (XScale): IER bit 6 does not stick.
+        Out(Ier, 0x40);
+        Assert.Equal(0, In(Ier) & 0x40);
+        // The LSR safety check at startup.
+        Assert.NotEqual(0xFF, In(Lsr));
+    }
 }
