@@ -99,4 +99,35 @@ public class I8042ControllerTests
         Assert.Equal(0, In(CommandPortAddress) & StatusOutputFull);
         Assert.Equal(0, _resets);
     }
+
+    // Linux's i8042 command helper: wait for an empty input buffer, write, then read each answer once OBF is set.
+    private byte Command(byte command, byte? parameter = null, bool expectAnswer = false)
+    {
+        Assert.Equal(0, In(CommandPortAddress) & 0x02);
+        Out(CommandPortAddress, command);
+        if (parameter is { } p)
+            Out(DataPortAddress, p);
+        if (!expectAnswer)
+            return 0;
+        Assert.Equal(StatusOutputFull, In(CommandPortAddress) & StatusOutputFull);
+        return In(DataPortAddress);
+    }
+
+    [Fact]
+    public void LinuxsProbeWithoutKeyboardOrMouseSucceeds()
+    {
+        // i8042_flush: a present controller does not report a full buffer forever.
+        Assert.Equal(0, In(CommandPortAddress) & StatusOutputFull);
+        // i8042_controller_selftest.
+        Assert.Equal(SelfTestPassed, Command(CommandSelfTest, expectAnswer: true));
+        // i8042_controller_init: two equal CTR reads, keylock not engaged, then the CTR written back.
+        byte ctr = Command(CommandReadCtr, expectAnswer: true);
+        Assert.Equal(ctr, Command(CommandReadCtr, expectAnswer: true));
+        Assert.NotEqual(0, In(CommandPortAddress) & StatusUnlocked);
+        ctr = (byte)((ctr | CtrKeyboardDisabled) & ~CtrKeyboardInterrupt);
+        Command(CommandWriteCtr, ctr);
+        Assert.Equal(ctr, Command(CommandReadCtr, expectAnswer: true));
+        Assert.Equal(0, In(CommandPortAddress) & StatusOutputFull);
+        Assert.Equal(0, _resets);
+    }
 }
