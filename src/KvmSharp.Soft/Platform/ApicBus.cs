@@ -1,0 +1,62 @@
+namespace KvmSharp.Soft.Platform;
+
+/// <summary>
+/// The local APICs of one VM and the delivery of interrupt messages to them:
+/// destination matching, and KVM's choice of one target for lowest-priority
+/// delivery (vector hashing over the matching, software-enabled APICs).
+/// </summary>
+public sealed class ApicBus
+{
+    private readonly object _lock = new();
+    private LocalApic[] _apics = [];
+
+    /// <summary>The APICs in the order they joined (vCPU creation order).</summary>
+    public IReadOnlyList<LocalApic> Apics => Volatile.Read(ref _apics);
+
+    public void Add(LocalApic apic)
+    {
+        lock (_lock)
+            Volatile.Write(ref _apics, [.. _apics, apic]);
+    }
+
+    public void Remove(LocalApic apic)
+    {
+        lock (_lock)
+            Volatile.Write(ref _apics, _apics.Where(a => a != apic).ToArray());
+    }
+
+    /// <summary>
+    /// Delivers <paramref name="interrupt"/>; <paramref name="source"/> is the
+    /// sender for shorthands. Returns as KVM does: -1 when no APIC matched,
+    /// otherwise how many accepted it.
+    /// </summary>
+    public int Deliver(in ApicInterrupt interrupt, LocalApic? source = null)
+    {
+        var apics = Volatile.Read(ref _apics);
+        bool lowest = interrupt.DeliveryMode == ApicDeliveryMode.LowestPriority || interrupt.RedirectionHint;
+        int result = -1;
+        Span<int> candidates = apics.Length <= 64 ? stackalloc int[apics.Length] : new int[apics.Length];
+        int candidateCount = 0;
+        for (int i = 0; i < apics.Length; i++)
+        {
+            var apic = apics[i];
+            if (!apic.HardwareEnabled || !apic.MatchesDestination(interrupt, source))
+                continue;
+            if (!lowest)
+            {
+                result = Math.Max(result, 0) + (apic.Accept(interrupt) ? 1 : 0);
+            }
+            else if (apic.SoftwareEnabled)
+            {
+                candidates[candidateCount++] = i;
+            }
+        }
+        if (candidateCount > 0)
+        {
+            // Vector hashing spreads each vector to a fixed member of the set.
+            var chosen = apics[candidates[interrupt.Vector % candidateCount]];
+            result = chosen.Accept(interrupt) ? 1 : 0;
+        }
+        return result;
+    }
+}
