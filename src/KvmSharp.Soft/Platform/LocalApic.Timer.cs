@@ -130,9 +130,10 @@ public sealed partial class LocalApic
         _targetExpiration = now + remaining / oldDivide * _divideCount;
     }
 
-    // Starts one-shot or periodic counting from `count` (TMICT, or a saved
-    // TMCCT on KVM_SET_LAPIC).
-    private void StartTimer(uint count)
+    // Starts one-shot or periodic counting: a full period after a TMICT write,
+    // or what a saved TMCCT says is left after KVM_SET_LAPIC (an expired
+    // one-shot stays expired).
+    private void StartTimer(uint? remainingCount = null)
     {
         _tscDeadline = 0;
         _period = (long)Get(ApicRegisters.TimerInitialCount) * _divideCount;
@@ -143,9 +144,18 @@ public sealed partial class LocalApic
         }
         if (PeriodicMode)
             _period = Math.Max(_period, MinimumPeriodNanoseconds);
-        long first = (long)count * _divideCount;
-        if (first <= 0 || first > _period)
-            first = _period;
+        long first = _period;
+        if (remainingCount is uint count)
+        {
+            first = (long)count * _divideCount;
+            if (first <= 0 && !PeriodicMode)
+            {
+                _targetExpiration = long.MaxValue;
+                return;
+            }
+            if (first <= 0 || first > _period)
+                first = _period;
+        }
         _targetExpiration = _clock.Nanoseconds + first;
     }
 

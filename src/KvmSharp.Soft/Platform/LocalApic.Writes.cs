@@ -61,7 +61,7 @@ public sealed partial class LocalApic
                 if (TscDeadlineMode)
                     break;
                 Set(ApicRegisters.TimerInitialCount, value);
-                StartTimer(value);
+                StartTimer();
                 after.DeadlineChanged = true;
                 break;
             case ApicRegisters.TimerDivide:
