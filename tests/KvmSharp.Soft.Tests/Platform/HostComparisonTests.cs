@@ -224,4 +224,34 @@ public sealed class HostComparisonTests : IDisposable
         Assert.Equal(0x40u, _apic1.ReadRegister(R.ProcessorPriority));
         AssertSamePage(_apic1.GetState(), host, "LAPIC 1 after KVM_SET_LAPIC");
     }
+
+    // KVM_SET_LAPIC restarts the timer from the page's current count, not from
+    // the initial count; the host's clock moves while we look, the fake one not.
+    [Theory]
+    [InlineData(0u)]
+    [InlineData(1u << 17)]
+    public void Set_lapic_resumes_the_timer_from_its_current_count(uint timerMode)
+    {
+        var page = _apic1.GetState();
+        unsafe
+        {
+            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+            *(uint*)(page.Regs + R.LvtTimer) = 0x10000 | timerMode | 0xEC;
+            *(uint*)(page.Regs + R.TimerDivide) = 0xB;
+            *(uint*)(page.Regs + R.TimerInitialCount) = 1_000_000_000;
+            *(uint*)(page.Regs + R.TimerCurrentCount) = 400_000_000;
+        }
+        _vcpu1.SetLapic(page);
+        _apic1.SetState(page);
+        var host = _vcpu1.GetLapic();
+        uint hostCount;
+        unsafe
+        {
+            hostCount = *(uint*)(host.Regs + R.TimerCurrentCount);
+            *(uint*)(host.Regs + R.TimerCurrentCount) = 400_000_000;
+        }
+        Assert.InRange(hostCount, 300_000_000u, 400_000_000u);
+        Assert.Equal(400_000_000u, _apic1.ReadRegister(R.TimerCurrentCount));
+        AssertSamePage(_apic1.GetState(), host, "LAPIC 1 after KVM_SET_LAPIC with a running timer");
+    }
 }
