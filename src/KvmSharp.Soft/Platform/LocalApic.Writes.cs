@@ -6,11 +6,13 @@ namespace KvmSharp.Soft.Platform;
 // deadlock.
 public sealed partial class LocalApic
 {
-    private void WriteLocked(int offset, uint value, ref AfterLock after)
+    // False when the write is refused, which in x2APIC mode is a #GP.
+    private bool WriteLocked(int offset, uint value, ref AfterLock after)
     {
+        bool x2Apic = X2ApicMode;
         switch (offset)
         {
-            case ApicRegisters.Id:
+            case ApicRegisters.Id when !x2Apic:
                 Set(ApicRegisters.Id, value & 0xFF00_0000);
                 break;
             case ApicRegisters.TaskPriority:
@@ -21,10 +23,10 @@ public sealed partial class LocalApic
             case ApicRegisters.Eoi:
                 EndOfInterrupt(ref after);
                 break;
-            case ApicRegisters.LogicalDestination:
+            case ApicRegisters.LogicalDestination when !x2Apic:
                 Set(ApicRegisters.LogicalDestination, value & 0xFF00_0000);
                 break;
-            case ApicRegisters.DestinationFormat:
+            case ApicRegisters.DestinationFormat when !x2Apic:
                 Set(ApicRegisters.DestinationFormat, value | 0x0FFF_FFFF);
                 break;
             case ApicRegisters.SpuriousVector:
@@ -42,7 +44,7 @@ public sealed partial class LocalApic
                 Set(ApicRegisters.InterruptCommandLow, value);
                 after.Ipi = DecodeIcr(value, Get(ApicRegisters.InterruptCommandHigh));
                 break;
-            case ApicRegisters.InterruptCommandHigh:
+            case ApicRegisters.InterruptCommandHigh when !x2Apic:
                 Set(ApicRegisters.InterruptCommandHigh, value & 0xFF00_0000);
                 break;
             case ApicRegisters.LvtTimer:
@@ -68,13 +70,21 @@ public sealed partial class LocalApic
                 WriteDivide(value);
                 after.DeadlineChanged = true;
                 break;
+            case ApicRegisters.ErrorStatus:
+                return !x2Apic || value == 0;
+            case ApicRegisters.SelfIpi when x2Apic:
+                after.Ipi = new ApicInterrupt((byte)value, ApicDeliveryMode.Fixed, 0, Shorthand: ApicShorthand.Self);
+                break;
+            default:
+                return false;
         }
+        return true;
     }
 
     private ApicInterrupt DecodeIcr(uint low, uint high) => new(
         Vector: (byte)low,
         DeliveryMode: (ApicDeliveryMode)((low >> 8) & 7),
-        Destination: high >> 24,
+        Destination: X2ApicMode ? high : high >> 24,
         LogicalDestination: (low & (1 << 11)) != 0,
         Shorthand: (ApicShorthand)((low >> 18) & 3),
         LevelTriggered: (low & (1 << 15)) != 0,

@@ -83,16 +83,24 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
 
     public event Action? DeadlineChanged;
 
-    /// <summary>IA32_APIC_BASE (MSR 0x1B). Clearing the enable bit disables the APIC (the page no longer decodes; nothing is accepted).</summary>
+    /// <summary>
+    /// IA32_APIC_BASE (MSR 0x1B) as the host sets it (KVM_SET_SREGS,
+    /// KVM_SET_MSRS): taken without the guest's checks, see
+    /// <see cref="TryWriteBaseMsr"/>. Clearing the enable bit disables the APIC
+    /// (the page no longer decodes; nothing is accepted).
+    /// </summary>
     public ulong BaseMsr
     {
         get { lock (_lock) return _baseMsr; }
-        set { lock (_lock) _baseMsr = value; }
+        set { lock (_lock) ApplyBaseMsr(value); }
     }
 
     public ulong BaseAddress => BaseMsr & 0xF_FFFF_F000;
 
     public bool HardwareEnabled => (BaseMsr & BaseMsrEnable) != 0;
+
+    /// <summary>Whether the xAPIC page at <see cref="BaseAddress"/> answers: enabled and not in x2APIC mode.</summary>
+    public bool DecodesMmio => (BaseMsr & (BaseMsrEnable | BaseMsrX2Apic)) == BaseMsrEnable;
 
     public bool SoftwareEnabled
     {
@@ -121,10 +129,16 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
     {
         lock (_lock)
         {
+            // INIT keeps the ID, and in x2APIC mode the LDR derived from it.
+            uint id = Get(ApicRegisters.Id);
+            uint ldr = Get(ApicRegisters.LogicalDestination);
+            bool keepLdr = initSignal && X2ApicMode;
             Array.Clear(_page);
             if (!initSignal)
                 _baseMsr = DefaultBaseAddress | BaseMsrEnable | (IsBootstrapProcessor ? BaseMsrBsp : 0);
-            Set(ApicRegisters.Id, VcpuId << 24);
+            Set(ApicRegisters.Id, initSignal ? id : VcpuId << 24);
+            if (keepLdr)
+                Set(ApicRegisters.LogicalDestination, ldr);
             Set(ApicRegisters.Version, Version);
             foreach (var (register, _) in s_lvts)
                 Set(register, LvtMasked);
@@ -150,6 +164,9 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
             }
             _page.CopyTo(regs);
             BinaryPrimitives.WriteUInt32LittleEndian(regs[ApicRegisters.TimerCurrentCount..], CurrentCount(_clock.Nanoseconds));
+            // Without KVM_CAP_X2APIC_API, KVM shows an x2APIC ID where the xAPIC keeps it.
+            if (X2ApicMode)
+                BinaryPrimitives.WriteUInt32LittleEndian(regs[ApicRegisters.Id..], Get(ApicRegisters.Id) << 24);
         }
         return state;
     }
@@ -168,6 +185,12 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
             {
                 fixed (byte* regs = state.Regs)
                     new ReadOnlySpan<byte>(regs, KvmConstants.KVM_APIC_REG_SIZE).CopyTo(_page);
+            }
+            if (X2ApicMode)
+            {
+                uint id = Get(ApicRegisters.Id) >> 24;
+                Set(ApicRegisters.Id, id);
+                Set(ApicRegisters.LogicalDestination, X2ApicLogicalId(id));
             }
             Set(ApicRegisters.Version, Version);
             UpdatePpr();
@@ -279,7 +302,13 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
         }
     }
 
-    /// <summary>Whether this APIC is a destination of <paramref name="interrupt"/> sent by <paramref name="source"/>.</summary>
+    /// <summary>
+    /// Whether this APIC is a destination of <paramref name="interrupt"/> sent by
+    /// <paramref name="source"/> (null for the IOAPIC and MSIs), by KVM's rules:
+    /// 0xFF is a broadcast to xAPICs (and, from a device, to x2APICs too),
+    /// 0xFFFFFFFF to x2APICs; logical destinations follow DFR flat or cluster
+    /// models in xAPIC mode and the cluster/bitmap LDR in x2APIC mode.
+    /// </summary>
     public bool MatchesDestination(in ApicInterrupt interrupt, LocalApic? source)
     {
         switch (interrupt.Shorthand)
@@ -290,12 +319,18 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
         }
         lock (_lock)
         {
-            uint destination = interrupt.Destination & 0xFF;
-            if (destination == 0xFF)
+            bool x2Apic = X2ApicMode;
+            uint destination = interrupt.Destination;
+            if (source is null && destination == 0xFF && x2Apic)
+                destination = X2ApicBroadcast;
+            if (destination == (x2Apic ? X2ApicBroadcast : 0xFF))
                 return true;
             if (!interrupt.LogicalDestination)
-                return destination == Get(ApicRegisters.Id) >> 24;
-            uint logicalId = Get(ApicRegisters.LogicalDestination) >> 24;
+                return x2Apic || destination > 0xFF ? destination == X2ApicId : destination == Get(ApicRegisters.Id) >> 24;
+            uint ldr = Get(ApicRegisters.LogicalDestination);
+            if (x2Apic)
+                return (ldr >> 16) == (destination >> 16) && (ldr & destination & 0xFFFF) != 0;
+            uint logicalId = ldr >> 24;
             return Get(ApicRegisters.DestinationFormat) switch
             {
                 0xFFFF_FFFF => (logicalId & destination) != 0,
