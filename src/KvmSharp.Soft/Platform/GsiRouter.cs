@@ -36,7 +36,17 @@ public sealed class GsiRouter
         _ioapic = ioapic;
         _bus = bus;
         SetRouting(DefaultRouting());
+        pic.InterruptAcknowledged += irq =>
+            NotifyAcknowledged(irq < 8 ? (uint)KvmConstants.KVM_IRQCHIP_PIC_MASTER : KvmConstants.KVM_IRQCHIP_PIC_SLAVE, (uint)irq % 8);
+        ioapic.InterruptAcknowledged += pin => NotifyAcknowledged(KvmConstants.KVM_IRQCHIP_IOAPIC, (uint)pin);
     }
+
+    /// <summary>
+    /// The guest ended an interrupt that came in on <c>gsi</c> (KVM's irq ack
+    /// notifiers, found through the routing table): the PIT's reinjection and
+    /// irqfd resampling hang off this.
+    /// </summary>
+    public event Action<uint>? GsiAcknowledged;
 
     /// <summary>The table as last set, in the order given.</summary>
     public IReadOnlyList<KvmIrqRoutingEntry> Entries => Volatile.Read(ref _entries);
@@ -152,6 +162,15 @@ public sealed class GsiRouter
             throw new KvmException(Errno.EINVAL, "KVM_SIGNAL_MSI", $"flags 0x{msi.Flags:x}");
         ulong address = ((ulong)msi.AddressHi << 32) | msi.AddressLo;
         return _bus.Deliver(ApicInterrupt.FromMsi(address, msi.Data));
+    }
+
+    private void NotifyAcknowledged(uint chip, uint pin)
+    {
+        if (GsiAcknowledged is not { } handler)
+            return;
+        foreach (var entry in Volatile.Read(ref _entries))
+            if (entry.Type == KvmConstants.KVM_IRQ_ROUTING_IRQCHIP && entry.Irqchip.Irqchip == chip && entry.Irqchip.Pin == pin)
+                handler(entry.Gsi);
     }
 
     private static string? Validate(in KvmIrqRoutingEntry entry)

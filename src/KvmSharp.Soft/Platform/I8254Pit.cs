@@ -14,9 +14,11 @@ namespace KvmSharp.Soft.Platform;
 /// <remarks>
 /// As in KVM: the gate only restarts modes 1, 2, 3 and 5 on a rising edge;
 /// periodic channel-0 timers are held to at least 200 us; in HPET legacy mode
-/// channel 0 raises nothing. Unlike KVM, a BCD count counts in decimal (KVM
-/// stores the BCD flag but counts in binary), and ticks the host missed are
-/// dropped rather than re-injected one per acknowledgement.
+/// channel 0 raises nothing; with <see cref="Reinject"/> (KVM's default) every
+/// expiry is owed to the guest and the next IRQ 0 waits for the previous one's
+/// acknowledgement (<see cref="AcknowledgeIrq"/>), so ticks are late rather than
+/// lost. Unlike KVM, a BCD count counts in decimal (KVM stores the BCD flag but
+/// counts in binary).
 /// </remarks>
 public sealed class I8254Pit : ITimedDevice
 {
@@ -39,6 +41,9 @@ public sealed class I8254Pit : ITimedDevice
     private uint _flags;
     private long _timerPeriod;
     private long _timerDeadline = long.MaxValue;
+    private bool _reinject = true;
+    private int _pendingTicks;
+    private bool _irqAcknowledged = true;
 
     public I8254Pit(IPlatformClock clock)
     {
@@ -54,6 +59,49 @@ public sealed class I8254Pit : ITimedDevice
     public long NextDeadline
     {
         get { lock (_lock) return _timerDeadline; }
+    }
+
+    /// <summary>KVM_REINJECT_CONTROL: whether expiries the guest has not yet acknowledged are kept and delivered later.</summary>
+    public bool Reinject
+    {
+        get { lock (_lock) return _reinject; }
+        set
+        {
+            lock (_lock)
+            {
+                _reinject = value;
+                _pendingTicks = 0;
+                _irqAcknowledged = true;
+            }
+        }
+    }
+
+    /// <summary>Ticks owed to the guest in reinject mode, the one in flight included.</summary>
+    public int PendingTicks
+    {
+        get { lock (_lock) return _pendingTicks; }
+    }
+
+    /// <summary>
+    /// The guest acknowledged IRQ 0 (an EOI at the PIC or IOAPIC reached GSI 0's
+    /// ack notifier): in reinject mode the next owed tick goes out.
+    /// </summary>
+    public void AcknowledgeIrq()
+    {
+        bool fire = false;
+        lock (_lock)
+        {
+            if (!_reinject)
+                return;
+            _irqAcknowledged = true;
+            if (_pendingTicks > 0 && --_pendingTicks > 0)
+            {
+                _irqAcknowledged = false;
+                fire = true;
+            }
+        }
+        if (fire)
+            TimerInterrupt?.Invoke();
     }
 
     /// <summary>KVM's reset: modes unprogrammed (0xFF), counts 0x10000, gates high except channel 2's.</summary>
@@ -180,21 +228,37 @@ public sealed class I8254Pit : ITimedDevice
         lock (_lock)
         {
             long now = _clock.Nanoseconds;
-            fire = now >= _timerDeadline;
-            if (!fire)
+            if (now < _timerDeadline)
                 return;
+            int expiries = 1;
             if (_timerPeriod > 0)
             {
                 _timerDeadline += _timerPeriod;
                 if (_timerDeadline <= now)
+                {
+                    // The host fell behind: count what was missed, bounded, and resume from now.
+                    long missed = (now - _timerDeadline) / _timerPeriod + 1;
+                    expiries += (int)Math.Min(missed, 1000);
                     _timerDeadline = now + _timerPeriod;
+                }
             }
             else
             {
                 _timerDeadline = long.MaxValue;
             }
+            if (!_reinject)
+            {
+                fire = true;
+            }
+            else
+            {
+                _pendingTicks += expiries;
+                fire = _irqAcknowledged;
+                _irqAcknowledged = false;
+            }
         }
-        TimerInterrupt?.Invoke();
+        if (fire)
+            TimerInterrupt?.Invoke();
     }
 
     private void WriteControl(byte value)

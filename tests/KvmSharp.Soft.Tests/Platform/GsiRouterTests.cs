@@ -123,6 +123,11 @@ public class GsiRouterTests
         var clock = new ManualClock();
         var pit = new I8254Pit(clock);
         pit.TimerInterrupt += () => _router.Pulse(GsiRouter.PitSourceId, 0);
+        _router.GsiAcknowledged += gsi =>
+        {
+            if (gsi == 0)
+                pit.AcknowledgeIrq();
+        };
         _apic0.Pic = _pic;
         _pic.WritePort(0x20, 0x11);
         _pic.WritePort(0x21, 0x08);

@@ -153,6 +153,7 @@ public class I8254PitTests
     public void Channel_0_in_mode_2_interrupts_once_per_period()
     {
         int ticks = 0;
+        _pit.Reinject = false;
         _pit.TimerInterrupt += () => ticks++;
         Program(0, 2, 11932); // ~10 ms
         long period = 11932L * 1_000_000_000 / I8254Pit.Frequency;
@@ -178,6 +179,30 @@ public class I8254PitTests
         }
         Assert.Equal(1, ticks);
         Assert.Equal(long.MaxValue, _pit.NextDeadline);
+    }
+
+    [Fact]
+    public void Reinject_mode_holds_ticks_until_each_is_acknowledged()
+    {
+        int ticks = 0;
+        _pit.TimerInterrupt += () => ticks++;
+        Assert.True(_pit.Reinject);
+        Program(0, 2, 11932);
+        for (int i = 0; i < 5; i++)
+        {
+            _clock.Advance(10_100_000); // the period is 10.000016 ms
+            _pit.PollTimers();
+        }
+        Assert.Equal(1, ticks);
+        Assert.Equal(5, _pit.PendingTicks);
+        for (int i = 0; i < 5; i++)
+            _pit.AcknowledgeIrq();
+        Assert.Equal(5, ticks);
+        Assert.Equal(0, _pit.PendingTicks);
+        // Acknowledged and idle: the next expiry goes out at once.
+        _clock.Advance(10_000_000);
+        _pit.PollTimers();
+        Assert.Equal(6, ticks);
     }
 
     [Fact]
