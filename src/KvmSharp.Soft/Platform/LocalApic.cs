@@ -253,6 +253,9 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
         WriteRegister((int)offset, BinaryPrimitives.ReadUInt32LittleEndian(data));
     }
 
+    /// <summary>Wakes this APIC's vCPU to look for interrupts (the PIC's output rising arrives this way).</summary>
+    public void Kick() => _sink.SignalInterrupt();
+
     /// <summary>Whether a maskable interrupt waits for the CPU (PIC through LINT0, or an IRR vector above PPR).</summary>
     public bool HasInterrupt
     {
