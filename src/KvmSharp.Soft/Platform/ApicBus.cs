@@ -27,10 +27,11 @@ public sealed class ApicBus
 
     /// <summary>
     /// Delivers <paramref name="interrupt"/>; <paramref name="source"/> is the
-    /// sender for shorthands. Returns as KVM does: -1 when no APIC matched,
-    /// otherwise how many accepted it.
+    /// sender for shorthands; <paramref name="accepted"/>, if given, collects
+    /// the APICs that took it (KVM's dest_map). Returns as KVM does: -1 when no
+    /// APIC matched, otherwise how many accepted it.
     /// </summary>
-    public int Deliver(in ApicInterrupt interrupt, LocalApic? source = null)
+    public int Deliver(in ApicInterrupt interrupt, LocalApic? source = null, List<LocalApic>? accepted = null)
     {
         var apics = Volatile.Read(ref _apics);
         bool lowest = interrupt.DeliveryMode == ApicDeliveryMode.LowestPriority || interrupt.RedirectionHint;
@@ -44,7 +45,10 @@ public sealed class ApicBus
                 continue;
             if (!lowest)
             {
-                result = Math.Max(result, 0) + (apic.Accept(interrupt) ? 1 : 0);
+                bool taken = apic.Accept(interrupt);
+                result = Math.Max(result, 0) + (taken ? 1 : 0);
+                if (taken)
+                    accepted?.Add(apic);
             }
             else if (apic.SoftwareEnabled)
             {
@@ -56,6 +60,8 @@ public sealed class ApicBus
             // Vector hashing spreads each vector to a fixed member of the set.
             var chosen = apics[candidates[interrupt.Vector % candidateCount]];
             result = chosen.Accept(interrupt) ? 1 : 0;
+            if (result > 0)
+                accepted?.Add(chosen);
         }
         return result;
     }

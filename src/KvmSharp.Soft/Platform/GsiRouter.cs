@@ -121,9 +121,10 @@ public sealed class GsiRouter
     /// Sets <paramref name="gsi"/>'s level as driven by <paramref name="sourceId"/>.
     /// Returns KVM's KVM_IRQ_LINE_STATUS value: the sum of what the routes
     /// delivered (&gt;0), 0 when coalesced, -1 when every route refused (masked)
-    /// or the GSI has no route.
+    /// or the GSI has no route. <paramref name="lineStatus"/> is true for
+    /// KVM_IRQ_LINE_STATUS (it lets the IOAPIC coalesce RTC interrupts).
     /// </summary>
-    public int SetIrq(int sourceId, uint gsi, bool level)
+    public int SetIrq(int sourceId, uint gsi, bool level, bool lineStatus = false)
     {
         var table = Volatile.Read(ref _table);
         if (!table.TryGetValue(gsi, out var routes))
@@ -139,7 +140,7 @@ public sealed class GsiRouter
         int result = -1;
         foreach (var route in routes)
         {
-            int r = Deliver(route, line);
+            int r = Deliver(route, line, lineStatus);
             if (r < 0)
                 continue;
             result = r + Math.Max(result, 0);
@@ -196,7 +197,7 @@ public sealed class GsiRouter
         }
     }
 
-    private int Deliver(in KvmIrqRoutingEntry route, bool level)
+    private int Deliver(in KvmIrqRoutingEntry route, bool level, bool lineStatus)
     {
         if (route.Type == KvmConstants.KVM_IRQ_ROUTING_MSI)
         {
@@ -210,7 +211,7 @@ public sealed class GsiRouter
         {
             KvmConstants.KVM_IRQCHIP_PIC_MASTER => _pic.SetIrq((int)route.Irqchip.Pin, level),
             KvmConstants.KVM_IRQCHIP_PIC_SLAVE => _pic.SetIrq((int)route.Irqchip.Pin + 8, level),
-            _ => _ioapic.SetIrq((int)route.Irqchip.Pin, level),
+            _ => _ioapic.SetIrq((int)route.Irqchip.Pin, level, lineStatus),
         };
     }
 }

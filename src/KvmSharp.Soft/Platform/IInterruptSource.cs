@@ -13,7 +13,8 @@ public interface IInterruptSource
 /// <summary>
 /// The vCPU side of a local APIC: the events that do not go through the
 /// maskable interrupt path, and the kick that wakes a halted or running vCPU.
-/// Called without any device lock held.
+/// Implementations only record and wake: they may be called with the IOAPIC's
+/// lock held, so they must not call back into the devices.
 /// </summary>
 public interface IVcpuSink
 {
@@ -34,5 +35,5 @@ public interface IVcpuSink
 /// <summary>Receives local-APIC EOIs: KVM broadcasts each one to the IOAPIC, which clears remote IRR on level pins.</summary>
 public interface IEoiListener
 {
-    void OnEoi(byte vector, bool levelTriggered);
+    void OnEoi(LocalApic source, byte vector, bool levelTriggered);
 }

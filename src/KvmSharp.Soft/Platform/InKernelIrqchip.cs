@@ -101,8 +101,8 @@ public sealed class InKernelIrqchip : IDisposable
         }
     }
 
-    /// <summary>KVM_IRQ_LINE / KVM_IRQ_LINE_STATUS from userspace.</summary>
-    public int IrqLine(uint gsi, bool level) => Router.SetIrq(GsiRouter.UserspaceSourceId, gsi, level);
+    /// <summary>KVM_IRQ_LINE (<paramref name="lineStatus"/> false) or KVM_IRQ_LINE_STATUS (true) from userspace.</summary>
+    public int IrqLine(uint gsi, bool level, bool lineStatus) => Router.SetIrq(GsiRouter.UserspaceSourceId, gsi, level, lineStatus);
 
     public void Dispose() => Timers?.Dispose();
 

@@ -13,8 +13,11 @@ namespace KvmSharp.Soft.Platform;
 /// </summary>
 /// <remarks>
 /// As in KVM, the pin level passed in is the logical level (polarity is left to
-/// whoever drives the pin), and the interrupt storm guard that defers
-/// re-delivery after many successive EOIs is not modelled.
+/// whoever drives the pin), and a raise of the RTC's pin 8 that asks for line
+/// status (KVM_IRQ_LINE_STATUS) is coalesced - reported 0 and not delivered -
+/// while an earlier RTC interrupt awaits EOI. Not modelled: the interrupt storm
+/// guard that defers re-delivery after many successive EOIs, and rebuilding the
+/// RTC's EOI tracking from the APICs after KVM_SET_IRQCHIP/KVM_SET_LAPIC.
 /// </remarks>
 public sealed class Ioapic : IEoiListener
 {
@@ -29,6 +32,7 @@ public sealed class Ioapic : IEoiListener
     private const int IndexVersion = 0x01;
     private const int IndexArbitration = 0x02;
     private const int IndexRedirectionTable = 0x10;
+    private const int RtcPin = 8;
 
     private const ulong Masked = 1UL << 16;
     private const ulong LevelTriggered = 1UL << 15;
@@ -46,6 +50,9 @@ public sealed class Ioapic : IEoiListener
     // Edge pins already delivered for the current assertion: KVM hides them
     // from the IRR it reports.
     private uint _irrDelivered;
+    // The APICs (and the vector each got) still owing an EOI for the RTC.
+    private readonly List<(LocalApic Apic, byte Vector)> _rtcAwaitingEoi = [];
+    private readonly List<LocalApic> _scratchTargets = [];
 
     public Ioapic(ApicBus bus)
     {
@@ -73,6 +80,7 @@ public sealed class Ioapic : IEoiListener
             _irr = 0;
             _pad = 0;
             _irrDelivered = 0;
+            _rtcAwaitingEoi.Clear();
         }
     }
 
@@ -80,9 +88,10 @@ public sealed class Ioapic : IEoiListener
     /// Drives <paramref name="pin"/> to <paramref name="level"/>. Returns as
     /// KVM does: &gt;0 delivered to that many APICs, 0 not delivered (edge
     /// already pending, or no APIC accepted), -1 masked or awaiting EOI.
-    /// De-asserting returns 1.
+    /// De-asserting returns 1. <paramref name="lineStatus"/> says the caller
+    /// wants delivery status (KVM_IRQ_LINE_STATUS), which enables RTC coalescing.
     /// </summary>
-    public int SetIrq(int pin, bool level)
+    public int SetIrq(int pin, bool level, bool lineStatus = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(pin);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(pin, PinCount);
@@ -94,6 +103,9 @@ public sealed class Ioapic : IEoiListener
                 _irr &= ~mask;
                 return 1;
             }
+            // A coalesced RTC raise leaves no trace, not even in IRR.
+            if (pin == RtcPin && lineStatus && _rtcAwaitingEoi.Count > 0)
+                return 0;
             uint oldIrr = _irr;
             _irr |= mask;
             if ((_redirection[pin] & LevelTriggered) == 0)
@@ -102,7 +114,7 @@ public sealed class Ioapic : IEoiListener
                 if (oldIrr == _irr)
                     return 0;
             }
-            return Service(pin);
+            return Service(pin, lineStatus);
         }
     }
 
@@ -157,7 +169,7 @@ public sealed class Ioapic : IEoiListener
     /// is acknowledged; a level pin drops remote IRR and, if its line is still
     /// asserted and unmasked, is delivered again.
     /// </summary>
-    public void OnEoi(byte vector, bool levelTriggered)
+    public void OnEoi(LocalApic source, byte vector, bool levelTriggered)
     {
         int acked = 0;
         lock (_lock)
@@ -168,11 +180,13 @@ public sealed class Ioapic : IEoiListener
                 if ((byte)entry != vector)
                     continue;
                 acked |= 1 << pin;
+                if (pin == RtcPin)
+                    _rtcAwaitingEoi.Remove((source, vector));
                 if (!levelTriggered || (entry & LevelTriggered) == 0)
                     continue;
                 _redirection[pin] = entry & ~RemoteIrr;
                 if ((entry & Masked) == 0 && (_irr & (1u << pin)) != 0)
-                    Service(pin);
+                    Service(pin, lineStatus: false);
             }
         }
         if (InterruptAcknowledged is { } handler)
@@ -213,10 +227,11 @@ public sealed class Ioapic : IEoiListener
                 _redirection[pin] = state.Redirtbl[pin].Bits;
             _irr = 0;
             _irrDelivered = 0;
+            _rtcAwaitingEoi.Clear();
         }
         for (int pin = 0; pin < PinCount; pin++)
             if ((state.Irr & (1u << pin)) != 0)
-                SetIrq(pin, true);
+                SetIrq(pin, true, lineStatus: true);
     }
 
     private uint ReadIndirect()
@@ -260,12 +275,12 @@ public sealed class Ioapic : IEoiListener
             entry &= ~RemoteIrr;
         _redirection[index] = entry;
         if ((entry & LevelTriggered) != 0 && (_irr & (1u << (int)index)) != 0 && (entry & (Masked | RemoteIrr)) == 0)
-            Service((int)index);
+            Service((int)index, lineStatus: false);
     }
 
     // Sends the pin's message to the local APICs; the lock is held, which is
     // safe because local APICs never call the IOAPIC with their own lock held.
-    private int Service(int pin)
+    private int Service(int pin, bool lineStatus)
     {
         ulong entry = _redirection[pin];
         bool level = (entry & LevelTriggered) != 0;
@@ -279,7 +294,18 @@ public sealed class Ioapic : IEoiListener
             Destination: (uint)(entry >> 56),
             LogicalDestination: (entry & (1UL << 11)) != 0,
             LevelTriggered: level);
-        int result = _bus.Deliver(message);
+        int result;
+        if (pin == RtcPin && lineStatus)
+        {
+            _scratchTargets.Clear();
+            result = _bus.Deliver(message, accepted: _scratchTargets);
+            foreach (var apic in _scratchTargets)
+                _rtcAwaitingEoi.Add((apic, message.Vector));
+        }
+        else
+        {
+            result = _bus.Deliver(message);
+        }
         if (result > 0 && level)
             _redirection[pin] = entry | RemoteIrr;
         return result;

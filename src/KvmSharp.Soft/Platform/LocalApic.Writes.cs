@@ -105,7 +105,7 @@ public sealed partial class LocalApic
     private void Finish(in AfterLock after)
     {
         if (after.EoiVector >= 0)
-            EoiListener?.OnEoi((byte)after.EoiVector, after.EoiLevel);
+            EoiListener?.OnEoi(this, (byte)after.EoiVector, after.EoiLevel);
         if (after.Ipi is { } ipi)
         {
             if (_bus is not null)

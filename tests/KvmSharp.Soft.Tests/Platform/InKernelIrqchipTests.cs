@@ -44,7 +44,7 @@ public class InKernelIrqchipTests
         chips.SetIrqchip(state);
         Assert.Equal(0x5A, chips.Pic.GetState(0).Imr);
         Assert.Equal(0xFEC00000ul, chips.GetIrqchip(2).Ioapic.BaseAddress);
-        Assert.Equal(-1, chips.IrqLine(1, true)); // masked at the PIC, masked at the IOAPIC
+        Assert.Equal(-1, chips.IrqLine(1, true, lineStatus: true)); // masked at the PIC, masked at the IOAPIC
     }
 
     [Fact]

@@ -148,6 +148,22 @@ public class IoapicTests
     }
 
     [Fact]
+    public void Rtc_raises_asking_for_status_are_coalesced_until_the_eoi()
+    {
+        Program(8, 0x38);
+        Assert.Equal(1, _ioapic.SetIrq(8, true, lineStatus: true));
+        _ioapic.SetIrq(8, false);
+        Assert.Equal(0, _ioapic.SetIrq(8, true, lineStatus: true));
+        Assert.Equal(0u, _ioapic.GetState().Irr);
+        _ioapic.SetIrq(8, false);
+        // KVM_IRQ_LINE (no status) is never coalesced.
+        Assert.Equal(1, _ioapic.SetIrq(8, true));
+        _ioapic.SetIrq(8, false);
+        Serve(_apic0, 0x38);
+        Assert.Equal(1, _ioapic.SetIrq(8, true, lineStatus: true));
+    }
+
+    [Fact]
     public void State_round_trips_byte_for_byte()
     {
         Program(1, Masked | 0x31);

@@ -325,6 +325,6 @@ public class LocalApicTests
 
     private sealed class EoiRecorder(List<(byte, bool)> eois) : IEoiListener
     {
-        public void OnEoi(byte vector, bool levelTriggered) => eois.Add((vector, levelTriggered));
+        public void OnEoi(LocalApic source, byte vector, bool levelTriggered) => eois.Add((vector, levelTriggered));
     }
 }
