@@ -126,6 +126,7 @@ public sealed class HostComparisonTests : IDisposable
         state.Channels[2].StatusLatched = 1;
         state.Channels[2].Status = 0xB4;
         state.Channels[0].Mode = 0xFF;
+        state.Flags = KvmConstants.KVM_PIT_FLAGS_SPEAKER_DATA_ON;
         _vm.SetPit2(state);
         _pit.SetState(state);
         var host = _vm.GetPit2();
@@ -256,5 +257,32 @@ public sealed class HostComparisonTests : IDisposable
         Assert.InRange(hostCount, 300_000_000u, 400_000_000u);
         Assert.Equal(400_000_000u, _apic1.ReadRegister(R.TimerCurrentCount));
         AssertSamePage(_apic1.GetState(), host, "LAPIC 1 after KVM_SET_LAPIC with a running timer");
+    }
+
+    // KVM_SET_IRQCHIP re-asserts each pin in the IRR it is given: unmasked
+    // edge pins deliver (and drop out of the reported IRR), level pins take
+    // remote IRR, masked pins keep their request.
+    [Fact]
+    public void Set_irqchip_reasserts_the_given_ioapic_irr_as_host_does()
+    {
+        var page = _apic0.GetState();
+        unsafe
+        {
+            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+        }
+        _vcpu0.SetLapic(page);
+        _apic0.SetState(page);
+        var ioapic = _ioapic.GetState();
+        ioapic.Redirtbl[1].Bits = 0x51;
+        ioapic.Redirtbl[2].Bits = (1UL << 15) | 0x52;
+        ioapic.Redirtbl[3].Bits = (1UL << 16) | 0x53;
+        ioapic.Redirtbl[4].Bits = (1UL << 15) | (1UL << 14) | 0x54;
+        ioapic.Irr = 0b11110;
+        ioapic.Id = 0x3;
+        ioapic.Ioregsel = 0x17;
+        _vm.SetIrqchip(new KvmIrqchip { ChipId = 2, Ioapic = ioapic });
+        _ioapic.SetState(ioapic);
+        AssertSameChips("KVM_SET_IRQCHIP of the IOAPIC");
+        AssertSamePage(_apic0.GetState(), _vcpu0.GetLapic(), "LAPIC 0 after KVM_SET_IRQCHIP");
     }
 }
