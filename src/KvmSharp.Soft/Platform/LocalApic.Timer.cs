@@ -108,9 +108,9 @@ public sealed partial class LocalApic
             Set(ApicRegisters.TimerInitialCount, 0);
             StopTimer();
         }
-        else if (PeriodicMode)
+        else if (PeriodicMode && _period is > 0 and < MinimumPeriodNanoseconds)
         {
-            _period = Math.Max(_period, _period == 0 ? 0 : MinimumPeriodNanoseconds);
+            _period = MinimumPeriodNanoseconds;
         }
     }
 

@@ -55,7 +55,7 @@ public sealed partial class LocalApic
                 or ApicRegisters.LvtLint1 or ApicRegisters.LvtError:
                 if ((Get(ApicRegisters.SpuriousVector) & SpivEnabled) == 0)
                     value |= LvtMasked;
-                Set(offset, value & s_lvts.First(l => l.Register == offset).Mask);
+                Set(offset, value & LvtWriteMask(offset));
                 // Unmasking LINT0 may expose a waiting PIC interrupt.
                 after.CheckPending = true;
                 break;

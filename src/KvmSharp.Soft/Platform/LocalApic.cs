@@ -382,6 +382,14 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
         }
     }
 
+    private static uint LvtWriteMask(int register)
+    {
+        foreach (var (lvt, mask) in s_lvts)
+            if (lvt == register)
+                return mask;
+        return 0;
+    }
+
     private bool TscDeadlineMode => (Get(ApicRegisters.LvtTimer) & TimerModeMask) == TimerTscDeadline;
 
     private bool PeriodicMode => (Get(ApicRegisters.LvtTimer) & TimerModeMask) == TimerPeriodic;
