@@ -107,10 +107,10 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
         get { lock (_lock) return (Get(ApicRegisters.SpuriousVector) & SpivEnabled) != 0; }
     }
 
-    /// <summary>The xAPIC ID (bits 24-31 of the ID register).</summary>
-    public byte ApicId
+    /// <summary>The APIC ID: bits 24-31 of the ID register in xAPIC mode, all 32 bits in x2APIC mode.</summary>
+    public uint ApicId
     {
-        get { lock (_lock) return (byte)(Get(ApicRegisters.Id) >> 24); }
+        get { lock (_lock) return X2ApicMode ? Get(ApicRegisters.Id) : Get(ApicRegisters.Id) >> 24; }
     }
 
     /// <summary>CR8: the task-priority class (TPR bits 4-7).</summary>

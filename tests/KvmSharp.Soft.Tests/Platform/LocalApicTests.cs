@@ -27,6 +27,7 @@ public class LocalApicTests
         var (ap, _) = Create(3, enable: false);
         Assert.Equal(0x0000_0000u, bsp.ReadRegister(R.Id));
         Assert.Equal(0x0300_0000u, ap.ReadRegister(R.Id));
+        Assert.Equal(3u, ap.ApicId);
         Assert.Equal(0x0005_0014u, ap.ReadRegister(R.Version));
         Assert.Equal(0xFFFF_FFFFu, ap.ReadRegister(R.DestinationFormat));
         Assert.Equal(0xFFu, ap.ReadRegister(R.SpuriousVector));

@@ -34,6 +34,7 @@ public class LocalApicX2ApicTests
     {
         var (apic, _) = Create(0x23);
         Assert.True(apic.X2ApicMode);
+        Assert.Equal(0x23u, apic.ApicId);
         Assert.False(apic.DecodesMmio);
         Assert.Equal(0x23ul, Msr(apic, 0x802));
         Assert.Equal((2ul << 16) | (1 << 3), Msr(apic, 0x80D));
