@@ -174,7 +174,7 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
     /// <summary>
     /// KVM_SET_LAPIC: the page is taken as is, except that the version is
     /// re-imposed and PPR recomputed, as KVM does; the timer restarts from the
-    /// page's current count.
+    /// page's current count (or, in TSC-deadline mode, keeps the armed deadline).
     /// </summary>
     public void SetState(in KvmLapicState state)
     {
@@ -194,10 +194,19 @@ public sealed partial class LocalApic : IInterruptSource, ITimedDevice
             }
             Set(ApicRegisters.Version, Version);
             UpdatePpr();
+            // The armed TSC deadline is not in the page (it is an MSR): KVM keeps it.
+            ulong tscDeadline = _tscDeadline;
             StopTimer();
             _divideCount = DivideCount(Get(ApicRegisters.TimerDivide));
             if (!TscDeadlineMode)
+            {
                 StartTimer(Get(ApicRegisters.TimerCurrentCount));
+            }
+            else if (tscDeadline != 0)
+            {
+                _tscDeadline = tscDeadline;
+                _targetExpiration = DeadlineToNanoseconds(tscDeadline);
+            }
             Set(ApicRegisters.TimerCurrentCount, 0);
             pending = PendingVector() >= 0;
         }

@@ -172,6 +172,19 @@ public class LocalApicTimerTests
     }
 
     [Fact]
+    public void Set_state_keeps_an_armed_tsc_deadline()
+    {
+        var tsc = new FixedRateTsc(_clock, 1_000_000);
+        _apic.Tsc = tsc;
+        _apic.WriteRegister(R.LvtTimer, TscDeadline | 0xEC);
+        _apic.TscDeadline = tsc.Now + 5_000;
+        _apic.SetState(_apic.GetState());
+        Assert.Equal(tsc.Now + 5_000, _apic.TscDeadline);
+        AdvanceAndPoll(5_000, 1_000);
+        Assert.Equal(1, Ticks());
+    }
+
+    [Fact]
     public void Deadline_changes_are_announced()
     {
         int changes = 0;
