@@ -29,7 +29,8 @@ public sealed class ApicBus
     /// Delivers <paramref name="interrupt"/>; <paramref name="source"/> is the
     /// sender for shorthands; <paramref name="accepted"/>, if given, collects
     /// the APICs that took it (KVM's dest_map). Returns as KVM does: -1 when no
-    /// APIC matched, otherwise how many accepted it.
+    /// APIC matched a broadcast or shorthand, otherwise how many accepted it
+    /// (KVM's fast path answers 0 for a unicast nobody holds).
     /// </summary>
     public int Deliver(in ApicInterrupt interrupt, LocalApic? source = null, List<LocalApic>? accepted = null)
     {
@@ -63,6 +64,9 @@ public sealed class ApicBus
             if (result > 0)
                 accepted?.Add(chosen);
         }
+        bool broadcast = interrupt.Destination is 0xFF or 0xFFFF_FFFF;
+        if (result < 0 && apics.Length > 0 && interrupt.Shorthand == ApicShorthand.None && !broadcast)
+            result = 0;
         return result;
     }
 }

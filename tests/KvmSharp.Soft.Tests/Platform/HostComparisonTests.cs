@@ -177,7 +177,7 @@ public sealed class HostComparisonTests : IDisposable
         var random = new Random(2024);
         for (int step = 0; step < 200; step++)
         {
-            uint gsi = (uint)random.Next(0, 20);
+            uint gsi = (uint)random.Next(0, 27);
             bool level = random.Next(3) != 0;
             int host = _vm.IrqLineStatus(gsi, level);
             int model = _router.SetIrq(GsiRouter.UserspaceSourceId, gsi, level, lineStatus: true);
@@ -284,5 +284,56 @@ public sealed class HostComparisonTests : IDisposable
         _ioapic.SetState(ioapic);
         AssertSameChips("KVM_SET_IRQCHIP of the IOAPIC");
         AssertSamePage(_apic0.GetState(), _vcpu0.GetLapic(), "LAPIC 0 after KVM_SET_IRQCHIP");
+    }
+
+    [Fact]
+    public void Custom_gsi_routing_delivers_and_refuses_as_host_does()
+    {
+        var page = _apic0.GetState();
+        unsafe
+        {
+            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+        }
+        _vcpu0.SetLapic(page);
+        _apic0.SetState(page);
+        var ioapic = _ioapic.GetState();
+        ioapic.Redirtbl[7].Bits = 0x47;
+        ioapic.Redirtbl[9].Bits = (1UL << 15) | 0x49;
+        _vm.SetIrqchip(new KvmIrqchip { ChipId = 2, Ioapic = ioapic });
+        _ioapic.SetState(ioapic);
+        KvmIrqRoutingEntry[] table =
+        [
+            GsiRouter.MsiEntry(30, 0xFEE0_0000, 0x61),
+            GsiRouter.MsiEntry(32, 0xFEE0_5000, 0x62), // nobody has APIC ID 5
+            GsiRouter.IrqchipEntry(31, KvmConstants.KVM_IRQCHIP_IOAPIC, 7),
+            GsiRouter.IrqchipEntry(31, KvmConstants.KVM_IRQCHIP_PIC_SLAVE, 3),
+            GsiRouter.IrqchipEntry(5, KvmConstants.KVM_IRQCHIP_IOAPIC, 9),
+        ];
+        _vm.SetGsiRouting(table);
+        _router.SetRouting(table);
+        foreach (var (gsi, level) in new (uint, bool)[] { (30, true), (30, false), (30, true), (32, true), (31, true), (31, false), (31, true), (5, true), (5, true), (5, false), (4, true), (0, true) })
+        {
+            int host = _vm.IrqLineStatus(gsi, level);
+            int model = _router.SetIrq(GsiRouter.UserspaceSourceId, gsi, level, lineStatus: true);
+            Assert.True(host == model, $"GSI {gsi} level {level}: host status {host}, model {model}");
+            AssertSameChips($"GSI {gsi} level {level}");
+            AssertSamePage(_apic0.GetState(), _vcpu0.GetLapic(), $"LAPIC 0 after GSI {gsi} level {level}");
+        }
+
+        KvmIrqRoutingEntry[][] refused =
+        [
+            [GsiRouter.IrqchipEntry(1, KvmConstants.KVM_IRQCHIP_PIC_MASTER, 8)],
+            [GsiRouter.IrqchipEntry(1, KvmConstants.KVM_IRQCHIP_IOAPIC, 24)],
+            [GsiRouter.IrqchipEntry(1, 3, 0)],
+            [GsiRouter.IrqchipEntry(1, KvmConstants.KVM_IRQCHIP_IOAPIC, 1), GsiRouter.IrqchipEntry(1, KvmConstants.KVM_IRQCHIP_IOAPIC, 2)],
+            [GsiRouter.MsiEntry(1, 0xFEE00000, 0x30), GsiRouter.IrqchipEntry(1, KvmConstants.KVM_IRQCHIP_IOAPIC, 2)],
+            [new KvmIrqRoutingEntry { Gsi = 1, Type = 99 }],
+        ];
+        foreach (var entries in refused)
+        {
+            var host = Assert.Throws<KvmException>(() => _vm.SetGsiRouting(entries));
+            var model = Assert.Throws<KvmException>(() => _router.SetRouting(entries));
+            Assert.Equal(host.Errno, model.Errno);
+        }
     }
 }

@@ -241,10 +241,12 @@ public class LocalApicTests
     }
 
     [Fact]
-    public void Delivery_to_nobody_reports_minus_one()
+    public void Unicast_to_nobody_reports_zero_and_unanswered_broadcast_minus_one()
     {
-        Create(0);
-        Assert.Equal(-1, _bus.Deliver(new ApicInterrupt(0x40, ApicDeliveryMode.Fixed, 7)));
+        var (apic, _) = Create(0);
+        Assert.Equal(0, _bus.Deliver(new ApicInterrupt(0x40, ApicDeliveryMode.Fixed, 7)));
+        apic.BaseMsr = 0;
+        Assert.Equal(-1, _bus.Deliver(new ApicInterrupt(0x40, ApicDeliveryMode.Fixed, 0xFF)));
     }
 
     [Fact]
