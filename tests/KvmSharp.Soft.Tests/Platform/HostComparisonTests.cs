@@ -12,9 +12,9 @@ namespace KvmSharp.Soft.Tests.Platform;
 public sealed class HostComparisonTests : IDisposable
 {
     private readonly Kvm _kvm;
-    private readonly Vm _vm;
-    private readonly Vcpu _vcpu0;
-    private readonly Vcpu _vcpu1;
+    private readonly KvmSharp.Vm _vm;
+    private readonly KvmSharp.Vcpu _vcpu0;
+    private readonly KvmSharp.Vcpu _vcpu1;
 
     private readonly ManualClock _clock = new();
     private readonly ApicBus _bus = new();
