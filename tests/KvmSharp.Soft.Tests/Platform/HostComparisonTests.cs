@@ -159,19 +159,27 @@ public sealed class HostComparisonTests : IDisposable
         ioapic.Redirtbl[10].Bits = (1UL << 15) | 0x4A;
         ioapic.Redirtbl[11].Bits = 0x4B;
         ioapic.Redirtbl[18].Bits = (1UL << 15) | 0x52;
+        // Logical flat destinations over both vCPUs: fixed, and lowest priority.
+        ioapic.Redirtbl[12].Bits = (3UL << 56) | (1 << 11) | 0x5C;
+        ioapic.Redirtbl[13].Bits = (3UL << 56) | (1 << 11) | (1 << 8) | 0x5D;
+        ioapic.Redirtbl[14].Bits = (3UL << 56) | (1 << 11) | (1 << 8) | 0x5E;
         SetBoth(0, master);
         SetBoth(1, slave);
         var chip = new KvmIrqchip { ChipId = 2, Ioapic = ioapic };
         _vm.SetIrqchip(chip);
         _ioapic.SetState(ioapic);
-        // An enabled APIC on vCPU 0 so that IOAPIC deliveries land.
-        var page = _apic0.GetState();
-        unsafe
+        // Enabled APICs with logical IDs 1 and 2 so that IOAPIC deliveries land.
+        foreach (var (vcpu, apic, logical) in new[] { (_vcpu0, _apic0, 1u), (_vcpu1, _apic1, 2u) })
         {
-            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+            var page = apic.GetState();
+            unsafe
+            {
+                *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+                *(uint*)(page.Regs + R.LogicalDestination) = logical << 24;
+            }
+            vcpu.SetLapic(page);
+            apic.SetState(page);
         }
-        _vcpu0.SetLapic(page);
-        _apic0.SetState(page);
         AssertSameChips("setup");
 
         var random = new Random(2024);
@@ -184,7 +192,7 @@ public sealed class HostComparisonTests : IDisposable
             string what = $"step {step}: GSI {gsi} level {level}";
             Assert.True(host == model, $"{what}: host status {host}, model {model}");
             AssertSameChips(what);
-            AssertSamePage(_apic0.GetState(), _vcpu0.GetLapic(), $"LAPIC 0 after {what}");
+            AssertSameLapics(what);
         }
     }
 
