@@ -136,6 +136,25 @@ public sealed class HostComparisonTests : IDisposable
         Assert.Equal(Bytes.Of(host), Bytes.Of(model));
     }
 
+    // In HPET legacy mode channel 0 is left exactly as given, load time included.
+    [Fact]
+    public void Set_pit2_in_hpet_legacy_mode_leaves_channel_0_alone_as_host_does()
+    {
+        var state = _pit.GetState();
+        state.Flags = KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY;
+        state.Channels[0].Count = 0;
+        state.Channels[0].Mode = 2;
+        state.Channels[0].CountLoadTime = 123_456_789;
+        _vm.SetPit2(state);
+        _pit.SetState(state);
+        var host = _vm.GetPit2();
+        var model = _pit.GetState();
+        Assert.Equal(123_456_789, host.Channels[0].CountLoadTime);
+        for (int i = 1; i < 3; i++)
+            host.Channels[i].CountLoadTime = model.Channels[i].CountLoadTime = 0;
+        Assert.Equal(Bytes.Of(host), Bytes.Of(model));
+    }
+
     [Fact]
     public void Gsi_0_reaches_ioapic_pin_0_on_host()
     {
