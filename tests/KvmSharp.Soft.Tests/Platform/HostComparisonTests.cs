@@ -363,4 +363,30 @@ public sealed class HostComparisonTests : IDisposable
             Assert.Equal(host.Errno, model.Errno);
         }
     }
+
+    // With x2APIC in the vCPU's CPUID, the host sets IA32_APIC_BASE's x2APIC
+    // bit; KVM_GET_LAPIC then shows the ID shifted into the xAPIC position and
+    // the LDR derived from it, the same on both.
+    [Fact]
+    public void X2apic_mode_page_matches_host()
+    {
+        var cpuid = _kvm.GetSupportedCpuid();
+        if (!cpuid.Any(e => e.Function == 1 && (e.Ecx & (1u << 21)) != 0))
+            Assert.Skip("This host's KVM does not offer x2APIC.");
+        _vcpu1.SetCpuid2(cpuid);
+        const ulong x2ApicBase = 0xFEE0_0000 | LocalApic.BaseMsrEnable | LocalApic.BaseMsrX2Apic;
+        Assert.Equal(1, _vcpu1.SetMsrs([new KvmMsrEntry { Index = LocalApic.BaseMsrIndex, Data = x2ApicBase }]));
+        Assert.True(_apic1.TryWriteBaseMsr(x2ApicBase, x2ApicSupported: true));
+        AssertSameLapics("entering x2APIC mode");
+
+        var page = _vcpu1.GetLapic();
+        unsafe
+        {
+            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+            *(uint*)(page.Regs + R.LogicalDestination) = 0x1234;
+        }
+        _vcpu1.SetLapic(page);
+        _apic1.SetState(page);
+        AssertSameLapics("KVM_SET_LAPIC in x2APIC mode");
+    }
 }
