@@ -214,6 +214,22 @@ public sealed class I8254Pit : ITimedDevice
         DeadlineChanged?.Invoke();
     }
 
+    /// <summary>KVM_GET_PIT: the channels of <see cref="GetState"/> without the flags.</summary>
+    public KvmPitState GetChannels()
+    {
+        var full = GetState();
+        return new KvmPitState { Channels = full.Channels };
+    }
+
+    /// <summary>KVM_SET_PIT: like <see cref="SetState"/>, keeping the current flags.</summary>
+    public void SetChannels(in KvmPitState state)
+    {
+        var full = new KvmPitState2 { Channels = state.Channels };
+        lock (_lock)
+            full.Flags = _flags;
+        SetState(full);
+    }
+
     public void PollTimers()
     {
         bool fire;

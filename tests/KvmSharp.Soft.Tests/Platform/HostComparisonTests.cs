@@ -136,6 +136,25 @@ public sealed class HostComparisonTests : IDisposable
         Assert.Equal(Bytes.Of(host), Bytes.Of(model));
     }
 
+    [Fact]
+    public void Old_set_pit_keeps_the_flags_as_host_does()
+    {
+        var withFlags = _pit.GetState();
+        withFlags.Flags = KvmConstants.KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+        _vm.SetPit2(withFlags);
+        _pit.SetState(withFlags);
+        var channels = _pit.GetChannels();
+        channels.Channels[2].Mode = 3;
+        channels.Channels[2].Count = 0x2000;
+        _vm.SetPit(channels);
+        _pit.SetChannels(channels);
+        var host = _vm.GetPit2();
+        var model = _pit.GetState();
+        for (int i = 0; i < 3; i++)
+            host.Channels[i].CountLoadTime = model.Channels[i].CountLoadTime = 0;
+        Assert.Equal(Bytes.Of(host), Bytes.Of(model));
+    }
+
     // In HPET legacy mode channel 0 is left exactly as given, load time included.
     [Fact]
     public void Set_pit2_in_hpet_legacy_mode_leaves_channel_0_alone_as_host_does()
