@@ -36,6 +36,10 @@ public sealed class ApicBus
     {
         var apics = Volatile.Read(ref _apics);
         bool lowest = interrupt.DeliveryMode == ApicDeliveryMode.LowestPriority || interrupt.RedirectionHint;
+        bool broadcast = interrupt.Destination is 0xFF or 0xFFFF_FFFF;
+        // KVM's slow path (broadcasts, shorthands) skips software-disabled APICs
+        // when choosing; its fast path (unicast) may choose one, which then refuses.
+        bool skipDisabled = broadcast || interrupt.Shorthand != ApicShorthand.None;
         int result = -1;
         Span<int> candidates = apics.Length <= 64 ? stackalloc int[apics.Length] : new int[apics.Length];
         int candidateCount = 0;
@@ -51,7 +55,7 @@ public sealed class ApicBus
                 if (taken)
                     accepted?.Add(apic);
             }
-            else if (apic.SoftwareEnabled)
+            else if (!skipDisabled || apic.SoftwareEnabled)
             {
                 candidates[candidateCount++] = i;
             }
@@ -64,7 +68,6 @@ public sealed class ApicBus
             if (result > 0)
                 accepted?.Add(chosen);
         }
-        bool broadcast = interrupt.Destination is 0xFF or 0xFFFF_FFFF;
         if (result < 0 && apics.Length > 0 && interrupt.Shorthand == ApicShorthand.None && !broadcast)
             result = 0;
         return result;

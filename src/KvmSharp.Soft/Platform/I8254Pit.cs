@@ -194,32 +194,40 @@ public sealed class I8254Pit : ITimedDevice
 
     /// <summary>
     /// KVM_SET_PIT2: channels and flags are copied, then each count is reloaded
-    /// as KVM does, which stamps count_load_time with the current time (and
-    /// turns a count of 0 into 0x10000).
+    /// as KVM does, which turns a count of 0 into 0x10000 and stamps
+    /// count_load_time with the current time (channel 0's only when its timer
+    /// starts: not while unprogrammed or in HPET legacy mode).
     /// </summary>
     public void SetState(in KvmPitState2 state)
     {
         lock (_lock)
         {
-            bool legacyBefore = (_flags & KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY) != 0;
             _flags = state.Flags;
             for (int i = 0; i < 3; i++)
-                _channels[i] = state.Channels[i];
-            bool legacy = (_flags & KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY) != 0;
-            for (int i = 0; i < 3; i++)
             {
-                if (i == 0 && legacy)
-                {
-                    if (!legacyBefore)
-                        StopTimer();
-                    continue;
-                }
+                _channels[i] = state.Channels[i];
                 ref var c = ref _channels[i];
                 c.Count = c.Count == 0 ? 0x10000 : c.Count;
                 LoadBinaryCount(i, c.Count);
             }
         }
         DeadlineChanged?.Invoke();
+    }
+
+    /// <summary>KVM_GET_PIT: the channels of <see cref="GetState"/> without the flags.</summary>
+    public KvmPitState GetChannels()
+    {
+        var full = GetState();
+        return new KvmPitState { Channels = full.Channels };
+    }
+
+    /// <summary>KVM_SET_PIT: like <see cref="SetState"/>, keeping the current flags.</summary>
+    public void SetChannels(in KvmPitState state)
+    {
+        var full = new KvmPitState2 { Channels = state.Channels };
+        lock (_lock)
+            full.Flags = _flags;
+        SetState(full);
     }
 
     public void PollTimers()
@@ -391,6 +399,8 @@ public sealed class I8254Pit : ITimedDevice
             c.CountLoadTime = now;
             return;
         }
+        // Unprogrammed, or handed over to the HPET: no timer, and (as in KVM)
+        // the load time is left as it was.
         if (c.Mode > 5 || (_flags & KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY) != 0)
         {
             StopTimer();

@@ -4,7 +4,8 @@ using KvmSharp.Abi;
 namespace KvmSharp.Soft.Platform;
 
 /// <summary>
-/// One vCPU's local APIC in xAPIC mode, modelled on Linux KVM's: the 1 KiB
+/// One vCPU's local APIC (xAPIC, and x2APIC when the CPU offers it), modelled
+/// on Linux KVM's: the 1 KiB
 /// register page is the state (exactly KVM_GET/SET_LAPIC's bytes), interrupts
 /// are accepted into IRR/TMR, handed to the CPU through
 /// <see cref="IInterruptSource"/> by priority against PPR, ended by EOI (which

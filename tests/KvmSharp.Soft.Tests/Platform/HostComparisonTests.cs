@@ -137,6 +137,44 @@ public sealed class HostComparisonTests : IDisposable
     }
 
     [Fact]
+    public void Old_set_pit_keeps_the_flags_as_host_does()
+    {
+        var withFlags = _pit.GetState();
+        withFlags.Flags = KvmConstants.KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+        _vm.SetPit2(withFlags);
+        _pit.SetState(withFlags);
+        var channels = _pit.GetChannels();
+        channels.Channels[2].Mode = 3;
+        channels.Channels[2].Count = 0x2000;
+        _vm.SetPit(channels);
+        _pit.SetChannels(channels);
+        var host = _vm.GetPit2();
+        var model = _pit.GetState();
+        for (int i = 0; i < 3; i++)
+            host.Channels[i].CountLoadTime = model.Channels[i].CountLoadTime = 0;
+        Assert.Equal(Bytes.Of(host), Bytes.Of(model));
+    }
+
+    // In HPET legacy mode channel 0 is left exactly as given, load time included.
+    [Fact]
+    public void Set_pit2_in_hpet_legacy_mode_leaves_channel_0_alone_as_host_does()
+    {
+        var state = _pit.GetState();
+        state.Flags = KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY;
+        state.Channels[0].Count = 0;
+        state.Channels[0].Mode = 2;
+        state.Channels[0].CountLoadTime = 123_456_789;
+        _vm.SetPit2(state);
+        _pit.SetState(state);
+        var host = _vm.GetPit2();
+        var model = _pit.GetState();
+        Assert.Equal(123_456_789, host.Channels[0].CountLoadTime);
+        for (int i = 1; i < 3; i++)
+            host.Channels[i].CountLoadTime = model.Channels[i].CountLoadTime = 0;
+        Assert.Equal(Bytes.Of(host), Bytes.Of(model));
+    }
+
+    [Fact]
     public void Gsi_0_reaches_ioapic_pin_0_on_host()
     {
         _vm.IrqLine(0, true);
@@ -159,19 +197,27 @@ public sealed class HostComparisonTests : IDisposable
         ioapic.Redirtbl[10].Bits = (1UL << 15) | 0x4A;
         ioapic.Redirtbl[11].Bits = 0x4B;
         ioapic.Redirtbl[18].Bits = (1UL << 15) | 0x52;
+        // Logical flat destinations over both vCPUs: fixed, and lowest priority.
+        ioapic.Redirtbl[12].Bits = (3UL << 56) | (1 << 11) | 0x5C;
+        ioapic.Redirtbl[13].Bits = (3UL << 56) | (1 << 11) | (1 << 8) | 0x5D;
+        ioapic.Redirtbl[14].Bits = (3UL << 56) | (1 << 11) | (1 << 8) | 0x5E;
         SetBoth(0, master);
         SetBoth(1, slave);
         var chip = new KvmIrqchip { ChipId = 2, Ioapic = ioapic };
         _vm.SetIrqchip(chip);
         _ioapic.SetState(ioapic);
-        // An enabled APIC on vCPU 0 so that IOAPIC deliveries land.
-        var page = _apic0.GetState();
-        unsafe
+        // Enabled APICs with logical IDs 1 and 2 so that IOAPIC deliveries land.
+        foreach (var (vcpu, apic, logical) in new[] { (_vcpu0, _apic0, 1u), (_vcpu1, _apic1, 2u) })
         {
-            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+            var page = apic.GetState();
+            unsafe
+            {
+                *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+                *(uint*)(page.Regs + R.LogicalDestination) = logical << 24;
+            }
+            vcpu.SetLapic(page);
+            apic.SetState(page);
         }
-        _vcpu0.SetLapic(page);
-        _apic0.SetState(page);
         AssertSameChips("setup");
 
         var random = new Random(2024);
@@ -184,7 +230,7 @@ public sealed class HostComparisonTests : IDisposable
             string what = $"step {step}: GSI {gsi} level {level}";
             Assert.True(host == model, $"{what}: host status {host}, model {model}");
             AssertSameChips(what);
-            AssertSamePage(_apic0.GetState(), _vcpu0.GetLapic(), $"LAPIC 0 after {what}");
+            AssertSameLapics(what);
         }
     }
 
@@ -335,5 +381,31 @@ public sealed class HostComparisonTests : IDisposable
             var model = Assert.Throws<KvmException>(() => _router.SetRouting(entries));
             Assert.Equal(host.Errno, model.Errno);
         }
+    }
+
+    // With x2APIC in the vCPU's CPUID, the host sets IA32_APIC_BASE's x2APIC
+    // bit; KVM_GET_LAPIC then shows the ID shifted into the xAPIC position and
+    // the LDR derived from it, the same on both.
+    [Fact]
+    public void X2apic_mode_page_matches_host()
+    {
+        var cpuid = _kvm.GetSupportedCpuid();
+        if (!cpuid.Any(e => e.Function == 1 && (e.Ecx & (1u << 21)) != 0))
+            Assert.Skip("This host's KVM does not offer x2APIC.");
+        _vcpu1.SetCpuid2(cpuid);
+        const ulong x2ApicBase = 0xFEE0_0000 | LocalApic.BaseMsrEnable | LocalApic.BaseMsrX2Apic;
+        Assert.Equal(1, _vcpu1.SetMsrs([new KvmMsrEntry { Index = LocalApic.BaseMsrIndex, Data = x2ApicBase }]));
+        Assert.True(_apic1.TryWriteBaseMsr(x2ApicBase, x2ApicSupported: true));
+        AssertSameLapics("entering x2APIC mode");
+
+        var page = _vcpu1.GetLapic();
+        unsafe
+        {
+            *(uint*)(page.Regs + R.SpuriousVector) = 0x1FF;
+            *(uint*)(page.Regs + R.LogicalDestination) = 0x1234;
+        }
+        _vcpu1.SetLapic(page);
+        _apic1.SetState(page);
+        AssertSameLapics("KVM_SET_LAPIC in x2APIC mode");
     }
 }

@@ -77,6 +77,36 @@ public class I8254PitTests
         Assert.Equal(0xFFF6, ReadWord(0));
     }
 
+    // Modes 1 and 5 are started by the gate's rising edge; KVM models that by
+    // restarting the count, and computes OUT as the Linux model does.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    public void Hardware_triggered_modes_restart_on_a_rising_gate(byte mode)
+    {
+        Program(2, mode, 1000);
+        _clock.Advance(Clocks(600));
+        Assert.Equal(400, ReadWord(2));
+        _pit.WritePort(0x61, 0x01);
+        _clock.Advance(Clocks(100));
+        Assert.Equal(900, ReadWord(2));
+        Assert.Equal(mode == 1, _pit.GetOutput(2));
+    }
+
+    [Fact]
+    public void Mode_4_strobes_out_at_terminal_count_and_ignores_the_gate()
+    {
+        Program(2, 4, 500);
+        _clock.Advance(Clocks(300));
+        _pit.WritePort(0x61, 0x01);
+        Assert.Equal(200, ReadWord(2));
+        Assert.False(_pit.GetOutput(2));
+        _clock.Advance(Clocks(200));
+        Assert.True(_pit.GetOutput(2));
+        _clock.Advance(Clocks(1));
+        Assert.False(_pit.GetOutput(2));
+    }
+
     [Fact]
     public void Latched_count_holds_still_while_time_passes()
     {
