@@ -225,7 +225,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out _);
+            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out _, size);
             if (host != null)
             {
                 if (!atomic)

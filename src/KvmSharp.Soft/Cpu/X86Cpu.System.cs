@@ -130,6 +130,7 @@ public sealed unsafe partial class X86Cpu
             case Register.DR7:
                 if ((value >> 32) != 0) throw Gp0();
                 Dr7 = (value & 0xFFFF2BFF) | X86.Dr7Fixed;
+                RefreshDataBreakpoints();
                 break;
             default: throw Ud();
         }

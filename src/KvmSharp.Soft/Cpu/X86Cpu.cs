@@ -224,6 +224,7 @@ public sealed unsafe partial class X86Cpu
         Exit.Reason = CpuExitReason.None;
         _exitPending = false;
         Halted = false;
+        RefreshDataBreakpoints();
         long remaining = instructionBudget;
 
         if (_pending != PendingKind.None)
@@ -315,6 +316,8 @@ public sealed unsafe partial class X86Cpu
         _mmioReplayCount = 0;
         _mmioReplayIndex = 0;
         _pendingMmioWriteCount = 0;
+        _guestDataHits = 0;
+        _debuggerDataHits = 0;
         DeliverException(fault.Vector, fault.ErrorCode, fault.HasErrorCode, InterruptSourceKind.Exception);
     }
 
@@ -384,6 +387,8 @@ public sealed unsafe partial class X86Cpu
     private void FinishCarefulInstruction(byte shadowBefore, bool trapAfter)
     {
         _endBlock = false;
+        if ((_guestDataHits | _debuggerDataHits) != 0 && !_exitPending)
+            DeliverDataBreakpoints();
         if (shadowBefore != 0 && InterruptShadow == shadowBefore)
             InterruptShadow = 0;
         Rflags &= ~X86.FlagResume;
