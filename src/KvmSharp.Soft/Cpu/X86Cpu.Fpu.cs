@@ -39,6 +39,12 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64:
                 ExecuteFxrstor(ref instruction);
                 return;
+            case Mnemonic.Xsave: case Mnemonic.Xsave64: case Mnemonic.Xsaveopt: case Mnemonic.Xsaveopt64:
+                ExecuteXsave(ref instruction);
+                return;
+            case Mnemonic.Xrstor: case Mnemonic.Xrstor64:
+                ExecuteXrstor(ref instruction);
+                return;
         }
         ExecuteSse(ref instruction);
     }
@@ -64,6 +70,12 @@ public sealed unsafe partial class X86Cpu
         if ((linear & 15) != 0) throw Gp0();
         Span<byte> image = stackalloc byte[512];
         image.Clear();
+        BuildLegacyImage(image);
+        WriteLinearBytes(linear, image);
+    }
+
+    private void BuildLegacyImage(Span<byte> image)
+    {
         BitConverter.TryWriteBytes(image[0..], Fpu.Fcw);
         BitConverter.TryWriteBytes(image[2..], Fpu.Fsw);
         image[4] = Fpu.Ftwx;
@@ -75,7 +87,6 @@ public sealed unsafe partial class X86Cpu
         for (int i = 0; i < 16; i++) BitConverter.TryWriteBytes(image[(32 + i * 8)..], Fpu.St[i]);
         int xmmCount = _mode64 ? 16 : 8;
         for (int i = 0; i < xmmCount * 2; i++) BitConverter.TryWriteBytes(image[(160 + i * 8)..], Fpu.Xmm[i]);
-        WriteLinearBytes(linear, image);
     }
 
     private void ExecuteFxrstor(ref Instruction instruction)
@@ -87,6 +98,11 @@ public sealed unsafe partial class X86Cpu
         ReadLinearBytes(linear, image);
         uint mxcsr = BitConverter.ToUInt32(image[24..]);
         if ((mxcsr & ~MxcsrMask) != 0) throw Gp0();
+        LoadLegacyImage(image, mxcsr);
+    }
+
+    private void LoadLegacyImage(ReadOnlySpan<byte> image, uint mxcsr)
+    {
         Fpu.Fcw = BitConverter.ToUInt16(image[0..]);
         Fpu.Fsw = BitConverter.ToUInt16(image[2..]);
         Fpu.Ftwx = image[4];
@@ -97,5 +113,74 @@ public sealed unsafe partial class X86Cpu
         for (int i = 0; i < 16; i++) Fpu.St[i] = BitConverter.ToUInt64(image[(32 + i * 8)..]);
         int xmmCount = _mode64 ? 16 : 8;
         for (int i = 0; i < xmmCount * 2; i++) Fpu.Xmm[i] = BitConverter.ToUInt64(image[(160 + i * 8)..]);
+    }
+
+    /// <summary>
+    /// XSAVE/XSAVEOPT in the standard format for the x87 and SSE components: legacy region plus the XSAVE header,
+    /// whose XSTATE_BV records which requested components were saved.
+    /// </summary>
+    private void ExecuteXsave(ref Instruction instruction)
+    {
+        if ((Cr4 & X86.Cr4Osxsave) == 0) throw Ud();
+        if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+        ulong requested = ((Gpr[2] << 32) | (Gpr[0] & 0xFFFFFFFF)) & Xcr0;
+        ulong linear = MemoryLinear(ref instruction, 576, AccessKind.Write);
+        if ((linear & 63) != 0) throw Gp0();
+        Span<byte> current = stackalloc byte[576];
+        ReadLinearBytes(linear, current);
+        Span<byte> image = stackalloc byte[512];
+        image.Clear();
+        BuildLegacyImage(image);
+        if ((requested & 1) != 0)
+        {
+            image[..24].CopyTo(current);
+            image[32..160].CopyTo(current[32..]);
+        }
+        if ((requested & 2) != 0)
+            image[160..416].CopyTo(current[160..]);
+        if ((requested & 6) != 0)
+        {
+            image[24..32].CopyTo(current[24..]);
+        }
+        ulong xstateBv = BitConverter.ToUInt64(current[512..]);
+        xstateBv = (xstateBv & ~requested) | (requested & 3);
+        BitConverter.TryWriteBytes(current[512..], xstateBv);
+        WriteLinearBytes(linear, current);
+    }
+
+    private void ExecuteXrstor(ref Instruction instruction)
+    {
+        if ((Cr4 & X86.Cr4Osxsave) == 0) throw Ud();
+        if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+        ulong requested = ((Gpr[2] << 32) | (Gpr[0] & 0xFFFFFFFF)) & Xcr0;
+        ulong linear = MemoryLinear(ref instruction, 576, AccessKind.Read);
+        if ((linear & 63) != 0) throw Gp0();
+        Span<byte> image = stackalloc byte[576];
+        ReadLinearBytes(linear, image);
+        ulong xstateBv = BitConverter.ToUInt64(image[512..]);
+        ulong xcompBv = BitConverter.ToUInt64(image[520..]);
+        if (xcompBv != 0 || (xstateBv & ~Xcr0) != 0) throw Gp0();
+        uint mxcsr = BitConverter.ToUInt32(image[24..]);
+        if ((requested & 6) != 0 && (mxcsr & ~MxcsrMask) != 0) throw Gp0();
+        FpuState saved = Fpu;
+        LoadLegacyImage(image[..512], mxcsr);
+        FpuState loaded = Fpu;
+        Fpu = saved;
+        if ((requested & 1) != 0)
+        {
+            if ((xstateBv & 1) != 0)
+            {
+                Fpu.Fcw = loaded.Fcw; Fpu.Fsw = loaded.Fsw; Fpu.Ftwx = loaded.Ftwx; Fpu.LastOpcode = loaded.LastOpcode;
+                Fpu.LastIp = loaded.LastIp; Fpu.LastDp = loaded.LastDp; Fpu.St = loaded.St;
+            }
+            else
+            {
+                Fpu.Fcw = 0x37F; Fpu.Fsw = 0; Fpu.Ftwx = 0; Fpu.LastOpcode = 0; Fpu.LastIp = 0; Fpu.LastDp = 0; Fpu.St = default;
+            }
+        }
+        if ((requested & 2) != 0)
+            Fpu.Xmm = (xstateBv & 2) != 0 ? loaded.Xmm : default;
+        if ((requested & 6) != 0)
+            Fpu.Mxcsr = mxcsr;
     }
 }

@@ -104,6 +104,37 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void XsaveXrstor_StandardFormat()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.Cpu.Cr4 |= X86.Cr4Osxsave;
+        m.Cpu.NotifyStateChanged();
+        m.LoadCode(Code, a =>
+        {
+            a.xor(ecx, ecx); a.mov(eax, 3); a.xor(edx, edx); a.xsetbv();
+            a.mov(rax, 0x0BADF00D); a.movq(xmm5, rax);
+            a.mov(eax, 3); a.xor(edx, edx);
+            a.mov(edi, 0x202000);
+            a.xsave(__[rdi]);
+            a.pxor(xmm5, xmm5);
+            a.xrstor(__[rdi]);
+            a.movq(rbx, xmm5);
+            // Restoring with XSTATE_BV[1] = 0 puts XMM registers in their initial state (zero).
+            a.and(__byte_ptr[rdi + 512], 1);
+            a.xrstor(__[rdi]);
+            a.movq(rcx, xmm5);
+            a.hlt();
+        });
+        CpuExitReason reason = m.Run();
+        Assert.True(reason == CpuExitReason.Hlt, $"{reason} {m.Cpu.Exit.InternalError}");
+        Assert.Equal(0x0BADF00DUL, m.Cpu.Rbx);
+        Assert.Equal(0UL, m.Cpu.Rcx);
+        Assert.Equal(3UL, m.Cpu.Xcr0);
+        Assert.Equal(0x0BADF00DUL, m.Memory.Read64(0x202000 + 160 + 5 * 16));
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
