@@ -36,10 +36,15 @@ public sealed unsafe partial class X86Cpu
     /// <summary>True when the CPU waits for the kernel to complete an I/O or MMIO exit on the next Run.</summary>
     public bool HasPendingCompletion => _pending != PendingKind.None;
 
+    /// <summary>RIP when the exit happened; a kernel that moved RIP meanwhile cancels an I/O completion, as KVM does.</summary>
+    private ulong _exitRip;
+
     private void CompletePending(ref long remaining)
     {
         PendingKind kind = _pending;
         _pending = PendingKind.None;
+        if (kind is PendingKind.IoIn or PendingKind.IoInString or PendingKind.IoOut or PendingKind.IoOutString && Rip != _exitRip)
+            return;
         switch (kind)
         {
             case PendingKind.MmioRead:
@@ -185,6 +190,7 @@ public sealed unsafe partial class X86Cpu
 
     private void BeginIoExit(ushort port, int size, bool isOut, uint count)
     {
+        _exitRip = _instructionRip;
         Exit.IoPort = port;
         Exit.IoSize = (byte)size;
         Exit.IoIsOut = isOut;

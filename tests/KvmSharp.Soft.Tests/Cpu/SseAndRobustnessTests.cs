@@ -150,6 +150,53 @@ public class SseAndRobustnessTests
         Assert.Equal(0x0605040302010000UL, m.Cpu.Rcx);
     }
 
+    /// <summary>Random 16- and 32-bit code (real mode and flat protected mode) must not fail in the host either.</summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(32)]
+    public void RandomLegacyCode_NeverFailsInTheHost(int bitness)
+    {
+        using var m = new CpuTestMachine();
+        var random = new Random(bitness);
+        byte[] code = new byte[48];
+        var messages = new List<string>();
+        for (int iteration = 0; iteration < 1000; iteration++)
+        {
+            X86Cpu cpu = m.Cpu;
+            cpu.Reset();
+            if (bitness == 32)
+            {
+                m.Memory.Write64(CpuTestMachine.GdtBase + 0x08, CpuTestMachine.Descriptor(code: true, 0, longMode: false));
+                m.Memory.Write64(CpuTestMachine.GdtBase + 0x10, CpuTestMachine.Descriptor(code: false, 0, longMode: false));
+                cpu.Cr0 = X86.Cr0Pe | X86.Cr0Et;
+                cpu.Gdtr = new DescriptorTable { Base = CpuTestMachine.GdtBase, Limit = 0x17 };
+                cpu.Idtr = new DescriptorTable { Base = CpuTestMachine.IdtBase, Limit = 0x7FF };
+                cpu.Cs = CpuTestMachine.Flat(0x08, code: true, dpl: 0, longMode: false);
+                SegmentCache data = CpuTestMachine.Flat(0x10, code: false, dpl: 0, longMode: false);
+                cpu.Ds = cpu.Es = cpu.Ss = cpu.Fs = cpu.Gs = data;
+                cpu.Rip = Code;
+            }
+            else
+            {
+                cpu.Cs = SegmentCache.RealMode(0x1000, type: 0xB);
+                cpu.Idtr = new DescriptorTable { Base = 0, Limit = 0x3FF };
+                cpu.Rip = (Code - 0x10000) & 0xFFFF;
+                m.Memory.Write(0x10000 + cpu.Rip, new byte[48]);
+            }
+            random.NextBytes(code);
+            m.Memory.Write(bitness == 32 ? Code : 0x10000 + cpu.Rip, code);
+            for (int r = 0; r < 8; r++) cpu.Gpr[r] = (ulong)random.Next(0, 0x10000);
+            cpu.Rsp = 0x8000;
+            cpu.NotifyStateChanged();
+            cpu.InvalidateCodeCache();
+            CpuExitReason reason = cpu.Run(100);
+            if (reason == CpuExitReason.InternalError && cpu.Exit.InternalError!.StartsWith("emulator failure", StringComparison.Ordinal))
+                messages.Add(cpu.Exit.InternalError);
+            if (cpu.HasPendingCompletion) cpu.Run(1);
+        }
+        Assert.True(messages.Count == 0, string.Join("\n", messages.Distinct().Take(10)));
+    }
+
     /// <summary>Random bytes must end in an exit or a guest exception, never a host exception.</summary>
     [Fact]
     public void RandomCode_NeverFailsInTheHost()
