@@ -252,6 +252,8 @@ public sealed unsafe partial class X86Cpu
         Gpr[3] = entry.Ebx;
         Gpr[1] = entry.Ecx;
         Gpr[2] = entry.Edx;
+        // CPUID serializes: code modified by other CPUs must be seen after it.
+        _endBlock = true;
     }
 
     /// <summary>

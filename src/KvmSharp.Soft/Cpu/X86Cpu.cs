@@ -224,6 +224,8 @@ public sealed unsafe partial class X86Cpu
         Exit.Reason = CpuExitReason.None;
         _exitPending = false;
         Halted = false;
+        // The VMM may have rewritten guest code while the CPU was out of Run.
+        _verifyEpoch++;
         RefreshDataBreakpoints();
         long remaining = instructionBudget;
 
@@ -331,57 +333,90 @@ public sealed unsafe partial class X86Cpu
         bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
         while (true)
         {
-            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             _instructionRip = Rip;
             DecodedBlock block = LookupBlock();
+            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
+            if (careful)
+            {
+                ExecuteCarefully(block);
+                remaining--;
+                return;
+            }
             Instruction[] instructions = block.Instructions;
             FastOp[] fastOps = block.FastOps;
-            int count = careful ? 1 : block.Count;
+            int count = block.Count;
             if (count > remaining) count = (int)remaining;
 
             for (int i = 0; i < count; i++)
             {
                 ref Instruction instruction = ref instructions[i];
-                _instructionRip = Rip;
-                if (careful && CheckInstructionBreakpoints())
-                    return;
-                bool trapAfter = (Rflags & X86.FlagTrap) != 0;
-                byte shadowBefore = InterruptShadow;
-                _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+                ulong rip = Rip;
+                _instructionRip = rip;
+                ulong fallThrough = (rip + (ulong)instruction.Length) & _ripMask;
+                _nextRip = fallThrough;
                 ref FastOp fast = ref fastOps[i];
                 if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
                 else Execute(ref instruction);
                 remaining--;
-                if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                if ((_exitPending | _notRetired | _endBlock) || (_pendingMmioWriteCount | _mmioReplayCount) != 0)
                 {
-                    FinishSpecialInstruction();
-                    if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
-                    _endBlock = false;
-                    return;
+                    if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                    {
+                        FinishSpecialInstruction();
+                        _endBlock = false;
+                        return;
+                    }
+                    Rip = _nextRip;
+                    InstructionsRetired++;
+                    _mmioReplayCount = 0;
+                    _mmioReplayIndex = 0;
+                    if (_endBlock)
+                    {
+                        // Serializing and mode-changing instructions end here; code is re-verified after them.
+                        _endBlock = false;
+                        _verifyEpoch++;
+                        return;
+                    }
+                    if (_nextRip != fallThrough)
+                        break;
+                    continue;
                 }
                 Rip = _nextRip;
                 InstructionsRetired++;
-                if (_mmioReplayCount != 0)
-                {
-                    _mmioReplayCount = 0;
-                    _mmioReplayIndex = 0;
-                }
-                if (careful)
-                {
-                    FinishCarefulInstruction(shadowBefore, trapAfter);
-                    return;
-                }
-                if (_endBlock)
-                {
-                    _endBlock = false;
-                    return;
-                }
-                if (_nextRip != _instructionRip + (ulong)instruction.Length)
+                if (_nextRip != fallThrough)
                     break;
             }
             if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled)
                 return;
         }
+    }
+
+    /// <summary>One instruction with breakpoints, single-step traps and interrupt-shadow bookkeeping.</summary>
+    private void ExecuteCarefully(DecodedBlock block)
+    {
+        ref Instruction instruction = ref block.Instructions[0];
+        _instructionRip = Rip;
+        if (CheckInstructionBreakpoints())
+            return;
+        bool trapAfter = (Rflags & X86.FlagTrap) != 0;
+        byte shadowBefore = InterruptShadow;
+        _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+        ref FastOp fast = ref block.FastOps[0];
+        if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+        else Execute(ref instruction);
+        if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+        {
+            FinishSpecialInstruction();
+            FinishCarefulInstruction(shadowBefore, trapAfter);
+            _endBlock = false;
+            return;
+        }
+        Rip = _nextRip;
+        InstructionsRetired++;
+        _mmioReplayCount = 0;
+        _mmioReplayIndex = 0;
+        if (_endBlock) _verifyEpoch++;
+        FinishCarefulInstruction(shadowBefore, trapAfter);
     }
 
     private void FinishCarefulInstruction(byte shadowBefore, bool trapAfter)
