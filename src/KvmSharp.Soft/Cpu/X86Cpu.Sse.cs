@@ -447,6 +447,17 @@ public sealed unsafe partial class X86Cpu
             }
         }
 
+        if (mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd or Mnemonic.Cmpps or Mnemonic.Cmppd)
+        {
+            ExecuteFloatCompare(ref instruction, mnemonic);
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtdq2pd or Mnemonic.Cvtdq2ps or Mnemonic.Cvttps2dq or Mnemonic.Cvtps2pd or Mnemonic.Cvtpd2ps or Mnemonic.Cvttpd2dq)
+        {
+            ExecutePackedConversion(ref instruction, mnemonic);
+            return true;
+        }
+
         int kind = mnemonic switch
         {
             Mnemonic.Addss or Mnemonic.Addsd or Mnemonic.Addps or Mnemonic.Addpd => 0,
@@ -512,4 +523,98 @@ public sealed unsafe partial class X86Cpu
         5 => a > b ? a : b,
         _ => Math.Sqrt(b),
     };
+
+    /// <summary>CMPccSS/SD/PS/PD with the SSE predicates 0-7 (EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD): all-ones or zero per lane.</summary>
+    private void ExecuteFloatCompare(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        bool isDouble = mnemonic is Mnemonic.Cmpsd or Mnemonic.Cmppd;
+        bool scalar = mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd;
+        int predicate = instruction.Immediate8 & 7;
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> a = ReadXmm(destination);
+        Vector128<ulong> b = scalar && instruction.Op1Kind == OpKind.Memory
+            ? Vector128.Create(ReadOperand(ref instruction, 1, isDouble ? 8 : 4), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (isDouble)
+        {
+            Vector128<ulong> result = a;
+            for (int i = 0; i < (scalar ? 1 : 2); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt64BitsToDouble(a.GetElement(i)), BitConverter.UInt64BitsToDouble(b.GetElement(i)));
+                result = result.WithElement(i, r ? ulong.MaxValue : 0);
+            }
+            WriteXmm(destination, result);
+        }
+        else
+        {
+            Vector128<uint> x = a.AsUInt32(), y = b.AsUInt32(), result = x;
+            for (int i = 0; i < (scalar ? 1 : 4); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt32BitsToSingle(x.GetElement(i)), BitConverter.UInt32BitsToSingle(y.GetElement(i)));
+                result = result.WithElement(i, r ? uint.MaxValue : 0);
+            }
+            WriteXmm(destination, result.AsUInt64());
+        }
+    }
+
+    private static bool ComparePredicate(int predicate, double a, double b)
+    {
+        bool unordered = double.IsNaN(a) || double.IsNaN(b);
+        return predicate switch
+        {
+            0 => a == b,
+            1 => a < b,
+            2 => a <= b,
+            3 => unordered,
+            4 => !(a == b),
+            5 => !(a < b),
+            6 => !(a <= b),
+            _ => !unordered,
+        };
+    }
+
+    private void ExecutePackedConversion(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> source = instruction.Op1Kind == OpKind.Memory && instruction.MemorySize.GetSize() == 8
+            ? Vector128.Create(ReadOperand(ref instruction, 1, 8), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<uint> lanes = source.AsUInt32();
+        Vector128<ulong> result;
+        switch (mnemonic)
+        {
+            case Mnemonic.Cvtdq2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(0)), BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(1)));
+                break;
+            case Mnemonic.Cvtdq2ps:
+                result = Vector128.Create(
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(0)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(1)),
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(2)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(3))).AsUInt64();
+                break;
+            case Mnemonic.Cvttps2dq:
+            {
+                Span<uint> converted = stackalloc uint[4];
+                for (int i = 0; i < 4; i++) converted[i] = TruncateToInt32(BitConverter.UInt32BitsToSingle(lanes.GetElement(i)));
+                result = Vector128.Create<uint>(converted).AsUInt64();
+                break;
+            }
+            case Mnemonic.Cvttpd2dq:
+                result = Vector128.Create(TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+            case Mnemonic.Cvtps2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(0))),
+                    BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(1))));
+                break;
+            default:
+                result = Vector128.Create(BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+        }
+        WriteXmm(destination, result);
+    }
+
+    /// <summary>Truncating conversion; NaN and out-of-range give the integer indefinite value 0x80000000.</summary>
+    private static uint TruncateToInt32(double value) =>
+        double.IsNaN(value) || value >= 2147483648.0 || value <= -2147483649.0 ? 0x80000000u : (uint)(int)Math.Truncate(value);
 }

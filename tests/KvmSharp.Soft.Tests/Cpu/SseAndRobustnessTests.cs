@@ -135,6 +135,24 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void ScalarCompareProducesMask()
+    {
+        using var m = Run(a =>
+        {
+            a.mov(eax, 1); a.cvtsi2sd(xmm0, eax);
+            a.mov(eax, 2); a.cvtsi2sd(xmm1, eax);
+            a.movapd(xmm2, xmm0);
+            a.cmpsd(xmm2, xmm1, 1);   // 1 < 2: all ones
+            a.movq(rbx, xmm2);
+            a.movapd(xmm3, xmm0);
+            a.cmpsd(xmm3, xmm1, 0);   // 1 == 2: zero
+            a.movq(rcx, xmm3);
+        });
+        Assert.Equal(ulong.MaxValue, m.Cpu.Rbx);
+        Assert.Equal(0UL, m.Cpu.Rcx);
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
