@@ -14,6 +14,8 @@ public sealed unsafe partial class X86Cpu
                 Fpu.Fcw = 0x37F;
                 Fpu.Fsw = 0;
                 Fpu.Ftwx = 0;
+                Fpu.LastIp = Fpu.LastDp = 0;
+                Fpu.LastOpcode = 0;
                 return;
             case Mnemonic.Fnstsw:
                 CheckFpuAvailable();
@@ -46,7 +48,28 @@ public sealed unsafe partial class X86Cpu
                 ExecuteXrstor(ref instruction);
                 return;
         }
+        if (instruction.Encoding == EncodingKind.Legacy && IsX87(ref instruction))
+        {
+            CheckFpuAvailable();
+            if (TryExecuteX87(ref instruction)) return;
+            throw Unsupported(ref instruction);
+        }
         ExecuteSse(ref instruction);
+    }
+
+    private static bool IsX87(ref Instruction instruction)
+    {
+        for (int i = 0; i < instruction.OpCount; i++)
+            if (instruction.GetOpKind(i) == OpKind.Register && instruction.GetOpRegister(i).IsST()) return true;
+        return instruction.MemorySize is MemorySize.Float32 or MemorySize.Float64 or MemorySize.Float80 &&
+            instruction.Mnemonic.ToString()[0] == 'F' ||
+            instruction.Mnemonic is Mnemonic.Fild or Mnemonic.Fist or Mnemonic.Fistp or Mnemonic.Fisttp or Mnemonic.Fiadd or
+                Mnemonic.Fisub or Mnemonic.Fisubr or Mnemonic.Fimul or Mnemonic.Fidiv or Mnemonic.Fidivr or Mnemonic.Ficom or
+                Mnemonic.Ficomp or Mnemonic.Fldz or Mnemonic.Fld1 or Mnemonic.Fldpi or Mnemonic.Fldl2e or Mnemonic.Fldln2 or
+                Mnemonic.Fldl2t or Mnemonic.Fldlg2 or Mnemonic.Fchs or Mnemonic.Fabs or Mnemonic.Fsqrt or Mnemonic.Frndint or
+                Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fptan or Mnemonic.Fpatan or Mnemonic.F2xm1 or Mnemonic.Fyl2x or
+                Mnemonic.Fscale or Mnemonic.Fprem or Mnemonic.Fprem1 or Mnemonic.Fxch or Mnemonic.Fincstp or Mnemonic.Fdecstp or
+                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp;
     }
 
     private void CheckFpuAvailable()

@@ -153,6 +153,51 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void X87_StackArithmeticAndIntegerStores()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.fld1();
+            a.faddp(st1, st0);                          // 2
+            a.mov(__dword_ptr[0x200000], 3);
+            a.fild(__dword_ptr[0x200000]);              // 3, 2
+            a.fmulp(st1, st0);                          // 6
+            a.mov(rax, BitConverter.DoubleToInt64Bits(2.5));
+            a.mov(__qword_ptr[0x200008], rax);
+            a.fld(__qword_ptr[0x200008]);               // 2.5, 6
+            a.fdivp(st1, st0);                          // 6 / 2.5 = 2.4
+            a.fstp(__tword_ptr[0x200010]);              // 80-bit store, stack empty
+            a.fld(__tword_ptr[0x200010]);
+            a.fistp(__dword_ptr[0x200020]);             // round to nearest: 2
+            a.fnstsw(ax);
+        });
+        Assert.Equal(2u, m.Memory.Read32(0x200020));
+        Assert.Equal(0UL, (m.Cpu.Rax >> 11) & 7);     // TOP back to 0
+        Assert.Equal(0, m.Cpu.Fpu.Ftwx);
+        // 2.4 as an 80-bit value: exponent 0x4000, explicit integer bit.
+        Assert.Equal((ushort)0x4000, m.Memory.Read16(0x200018));
+        Assert.Equal(0x8000000000000000UL, m.Memory.Read64(0x200010) & 0x8000000000000000UL);
+    }
+
+    [Fact]
+    public void X87_CompareIntoEflags()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.fldz();                // st0 = 0, st1 = 1
+            a.fcomip(st0, st1);      // 0 < 1: CF=1, pops
+            a.setc(bl);
+            a.fstp(st0);
+        });
+        Assert.Equal(1UL, m.Cpu.Rbx & 0xFF);
+        Assert.Equal(0, m.Cpu.Fpu.Ftwx);
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
