@@ -31,6 +31,12 @@ public sealed unsafe partial class X86Cpu
                 return;
             case Mnemonic.Wait:
                 return;
+            case Mnemonic.Fnstenv: case Mnemonic.Fnsave:
+                ExecuteStoreX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Fnsave);
+                return;
+            case Mnemonic.Fldenv: case Mnemonic.Frstor:
+                ExecuteLoadX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Frstor);
+                return;
             case Mnemonic.Fnclex:
                 CheckFpuAvailable();
                 Fpu.Fsw &= 0x7F00;
@@ -205,5 +211,79 @@ public sealed unsafe partial class X86Cpu
             Fpu.Xmm = (xstateBv & 2) != 0 ? loaded.Xmm : default;
         if ((requested & 6) != 0)
             Fpu.Mxcsr = mxcsr;
+    }
+
+    /// <summary>Full 2-bit tag word from the abridged FXSAVE tags: empty (11) or valid (00); special values are not distinguished.</summary>
+    private ushort FullTagWord()
+    {
+        ushort tags = 0;
+        for (int physical = 0; physical < 8; physical++)
+            if ((Fpu.Ftwx & (1 << physical)) == 0) tags |= (ushort)(3 << (physical * 2));
+        return tags;
+    }
+
+    /// <summary>FNSTENV/FNSAVE in the 32-bit protected-mode layout (28-byte environment, then ST0-7 as 10-byte values).</summary>
+    private void ExecuteStoreX87Environment(ref Instruction instruction, bool withRegisters)
+    {
+        CheckFpuAvailable();
+        int segment = MemorySegment(ref instruction);
+        ulong address = EffectiveAddress(ref instruction);
+        int length = withRegisters ? 108 : 28;
+        ulong linear = ToLinear(segment, address, length, AccessKind.Write);
+        Span<byte> image = stackalloc byte[108];
+        image.Clear();
+        BitConverter.TryWriteBytes(image[0..], (uint)Fpu.Fcw | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[4..], (uint)Fpu.Fsw | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[8..], (uint)FullTagWord() | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[12..], (uint)Fpu.LastIp);
+        BitConverter.TryWriteBytes(image[16..], (uint)Fpu.LastOpcode << 16);
+        BitConverter.TryWriteBytes(image[20..], (uint)Fpu.LastDp);
+        BitConverter.TryWriteBytes(image[24..], 0xFFFF0000u);
+        if (withRegisters)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                BitConverter.TryWriteBytes(image[(28 + i * 10)..], Fpu.St[i * 2]);
+                BitConverter.TryWriteBytes(image[(36 + i * 10)..], (ushort)Fpu.St[i * 2 + 1]);
+            }
+        }
+        WriteLinearBytes(linear, image[..length]);
+        // Storing the environment masks all x87 exceptions; FNSAVE then reinitializes the unit.
+        Fpu.Fcw |= 0x3F;
+        if (withRegisters)
+        {
+            Fpu.Fcw = 0x37F;
+            Fpu.Fsw = 0;
+            Fpu.Ftwx = 0;
+        }
+    }
+
+    private void ExecuteLoadX87Environment(ref Instruction instruction, bool withRegisters)
+    {
+        CheckFpuAvailable();
+        int segment = MemorySegment(ref instruction);
+        ulong address = EffectiveAddress(ref instruction);
+        int length = withRegisters ? 108 : 28;
+        ulong linear = ToLinear(segment, address, length, AccessKind.Read);
+        Span<byte> image = stackalloc byte[108];
+        ReadLinearBytes(linear, image[..length]);
+        Fpu.Fcw = BitConverter.ToUInt16(image[0..]);
+        Fpu.Fsw = BitConverter.ToUInt16(image[4..]);
+        ushort tags = BitConverter.ToUInt16(image[8..]);
+        byte abridged = 0;
+        for (int physical = 0; physical < 8; physical++)
+            if (((tags >> (physical * 2)) & 3) != 3) abridged |= (byte)(1 << physical);
+        Fpu.Ftwx = abridged;
+        Fpu.LastIp = BitConverter.ToUInt32(image[12..]);
+        Fpu.LastOpcode = (ushort)(BitConverter.ToUInt32(image[16..]) >> 16 & 0x7FF);
+        Fpu.LastDp = BitConverter.ToUInt32(image[20..]);
+        if (withRegisters)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                Fpu.St[i * 2] = BitConverter.ToUInt64(image[(28 + i * 10)..]);
+                Fpu.St[i * 2 + 1] = BitConverter.ToUInt16(image[(36 + i * 10)..]);
+            }
+        }
     }
 }

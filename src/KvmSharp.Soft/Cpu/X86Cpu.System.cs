@@ -23,6 +23,7 @@ public sealed unsafe partial class X86Cpu
             case Register.CR8:
                 if ((value & ~0xFUL) != 0) throw Gp0();
                 Cr8 = value;
+                WriteTaskPriority?.Invoke(value);
                 _endBlock = true;
                 break;
             default: throw Ud();
@@ -38,7 +39,7 @@ public sealed unsafe partial class X86Cpu
             Register.CR2 => Cr2,
             Register.CR3 => Cr3,
             Register.CR4 => Cr4,
-            Register.CR8 => Cr8,
+            Register.CR8 => ReadTaskPriority != null ? ReadTaskPriority() & 0xF : Cr8,
             _ => throw Ud(),
         };
         WriteRegister(destination, _mode64 ? value : value & 0xFFFFFFFF);

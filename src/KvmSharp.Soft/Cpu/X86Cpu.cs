@@ -194,6 +194,27 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Asks a running <see cref="Run"/> to return <see cref="CpuExitReason.Stopped"/> soon. Any thread may call it.</summary>
     public void RequestStop() => _stopRequested = true;
 
+    private volatile bool _tlbFlushRequested;
+
+    /// <summary>
+    /// Asks the CPU to drop its TLB (and cached host pointers) at the next block boundary or Run entry. Any thread may call
+    /// it (e.g. when dirty logging is re-armed or a slot is removed); to know the flush happened, also
+    /// <see cref="RequestStop"/> and wait for <see cref="Run"/> to return.
+    /// </summary>
+    public void RequestTlbFlush() => _tlbFlushRequested = true;
+
+    private void ServiceTlbFlushRequest()
+    {
+        if (!_tlbFlushRequested) return;
+        _tlbFlushRequested = false;
+        FlushTlb();
+    }
+
+    /// <summary>When set, MOV from CR8 reads the task priority from the in-kernel local APIC.</summary>
+    public Func<ulong>? ReadTaskPriority;
+    /// <summary>When set, MOV to CR8 forwards the task priority to the in-kernel local APIC.</summary>
+    public Action<ulong>? WriteTaskPriority;
+
     /// <summary>Tells the CPU that <see cref="InterruptSource"/> may have an interrupt for it. Any thread may call it.</summary>
     public void SignalInterrupt() => _interruptSignaled = true;
 
@@ -226,6 +247,7 @@ public sealed unsafe partial class X86Cpu
         Halted = false;
         // The VMM may have rewritten guest code while the CPU was out of Run.
         _verifyEpoch++;
+        ServiceTlbFlushRequest();
         RefreshDataBreakpoints();
         long remaining = instructionBudget;
 
@@ -261,6 +283,7 @@ public sealed unsafe partial class X86Cpu
             }
             if (remaining <= 0)
                 return SetExit(CpuExitReason.BudgetExhausted);
+            ServiceTlbFlushRequest();
 
             try
             {
@@ -386,7 +409,7 @@ public sealed unsafe partial class X86Cpu
                 if (_nextRip != fallThrough)
                     break;
             }
-            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled)
+            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled || _tlbFlushRequested)
                 return;
         }
     }

@@ -198,6 +198,24 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void X87_EnvironmentStoreAndLoad()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.fnstenv(__[0x200000]);
+            a.fninit();
+            a.fldenv(__[0x200000]);
+            a.fnstsw(ax);
+        });
+        Assert.Equal(0x3FFFu, m.Memory.Read32(0x200008) & 0xFFFF); // only physical register 7 in use
+        Assert.Equal(0x3800u, m.Memory.Read32(0x200004) & 0xFFFF); // TOP = 7
+        Assert.Equal(0x3800UL, m.Cpu.Rax & 0xFFFF);
+        Assert.Equal(0x80, m.Cpu.Fpu.Ftwx);
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
