@@ -145,12 +145,15 @@ public sealed unsafe partial class X86Cpu
             }
         }
 
+        // SMAP depends on EFLAGS.AC, which STAC/CLAC flip without a TLB flush: keep user pages out of the supervisor TLB.
+        bool cacheable = user || !(userOk && _pagingEnabled && (Cr4 & X86.Cr4Smap) != 0);
+
         TlbEntry[] tlb = user ? _userTlb : _supervisorTlb;
         ref TlbEntry entry = ref tlb[(int)((linear >> 12) & (TlbSize - 1))];
         entry.Tag = (linear >> 12) + 1;
         entry.PhysicalPage = physicalPage;
-        entry.ReadHost = readCacheable ? readHost : null;
-        entry.WriteHost = writeHost;
+        entry.ReadHost = readCacheable && cacheable ? readHost : null;
+        entry.WriteHost = cacheable ? writeHost : null;
         entry.Executable = execAllowed;
         entry.Global = global && (Cr4 & X86.Cr4Pge) != 0;
         if (largePage) _tlbHoldsLargePages = true;

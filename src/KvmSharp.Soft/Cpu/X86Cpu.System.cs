@@ -74,11 +74,12 @@ public sealed unsafe partial class X86Cpu
 
     private void WriteCr3(ulong value)
     {
-        bool noFlush = (Cr4 & X86.Cr4Pcide) != 0 && (value & (1UL << 63)) != 0;
+        // With PCIDs, bit 63 asks to keep the new context's entries; this TLB is not tagged by PCID, so it must still
+        // drop the old context's non-global entries.
         value &= ~(1UL << 63);
         if (_longMode && (value >> PhysicalAddressBits) != 0) throw Gp0();
         Cr3 = value;
-        if (!noFlush) FlushTlbNonGlobal();
+        FlushTlbNonGlobal();
         _endBlock = true;
     }
 
