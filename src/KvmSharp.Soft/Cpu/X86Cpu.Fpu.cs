@@ -7,8 +7,32 @@ public sealed unsafe partial class X86Cpu
     /// <summary>x87/SSE/AVX instructions and anything not handled by the integer core.</summary>
     private void ExecuteFloatingPointOrFail(ref Instruction instruction)
     {
+        // VEX/EVEX/XOP/3DNow! encodings: this CPU offers no AVX, so it behaves like a processor without them.
+        if (instruction.Encoding != EncodingKind.Legacy) throw Ud();
         switch (instruction.Mnemonic)
         {
+            case Mnemonic.Vmcall: case Mnemonic.Vmmcall:
+                // What KVM answers for a hypercall it does not know: -KVM_ENOSYS.
+                Gpr[0] = unchecked((ulong)-1000L);
+                return;
+            case Mnemonic.Vmxon: case Mnemonic.Vmxoff: case Mnemonic.Vmptrld: case Mnemonic.Vmptrst: case Mnemonic.Vmclear:
+            case Mnemonic.Vmread: case Mnemonic.Vmwrite: case Mnemonic.Vmlaunch: case Mnemonic.Vmresume: case Mnemonic.Invept:
+            case Mnemonic.Invvpid: case Mnemonic.Vmfunc: case Mnemonic.Vmrun: case Mnemonic.Vmload: case Mnemonic.Vmsave:
+            case Mnemonic.Stgi: case Mnemonic.Clgi: case Mnemonic.Skinit: case Mnemonic.Invlpga: case Mnemonic.Xbegin:
+            case Mnemonic.Xend: case Mnemonic.Xabort: case Mnemonic.Xtest: case Mnemonic.Getsec: case Mnemonic.Encls:
+            case Mnemonic.Enclu: case Mnemonic.Rsm:
+                // Features this CPU does not offer (VMX, SVM, TSX, SMX, SGX, SMM).
+                throw Ud();
+            case Mnemonic.Rdpmc:
+                // No performance counters are implemented.
+                throw Gp0();
+            case Mnemonic.Fnop: case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+                return;
+            case Mnemonic.Ffreep:
+                CheckFpuAvailable();
+                Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
+                X87Pop();
+                return;
             case Mnemonic.Fninit:
                 CheckFpuAvailable();
                 Fpu.Fcw = 0x37F;

@@ -203,12 +203,12 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fild:
                 X87Push(ReadX87Memory(ref instruction));
                 return true;
-            case Mnemonic.Fst: case Mnemonic.Fstp:
+            case Mnemonic.Fst: case Mnemonic.Fstp: case Mnemonic.Fstpnce:
             {
                 double value = X87Read(0);
                 if (instruction.Op0Kind == OpKind.Memory) WriteX87Memory(ref instruction, value, truncate: false);
                 else X87Write(StIndex(instruction.Op0Register), value);
-                if (mnemonic == Mnemonic.Fstp) X87Pop();
+                if (mnemonic != Mnemonic.Fst) X87Pop();
                 return true;
             }
             case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp:

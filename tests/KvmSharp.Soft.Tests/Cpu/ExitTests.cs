@@ -241,9 +241,9 @@ public class ExitTests
     public void UnknownInstruction_IsInternalErrorNamingIt()
     {
         using var m = LongMode();
-        m.LoadCode(Code, a => { a.nop(); a.vmxon(__qword_ptr[rax]); });
+        m.LoadCode(Code, a => { a.nop(); a.paddb(mm0, mm1); }); // MMX is not implemented yet
         Assert.Equal(CpuExitReason.InternalError, m.Run());
-        Assert.Contains("vmxon", m.Cpu.Exit.InternalError);
+        Assert.Contains("paddb", m.Cpu.Exit.InternalError);
         Assert.Equal(Code + 1, m.Cpu.Rip);
     }
 
@@ -303,5 +303,18 @@ public class ExitTests
         Assert.Equal(CpuExitReason.Debug, m.Run());
         Assert.Equal(X86.VectorBreakpoint, m.Cpu.Exit.DebugException);
         Assert.Equal(Code + 1, m.Cpu.Rip);
+    }
+
+    [Fact]
+    public void AvxEncodingsAndVmxInstructions_AreInvalidOpcodes()
+    {
+        using var m = LongMode();
+        m.LoadCode(Code, a => a.vpaddd(xmm0, xmm1, xmm2));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
+        m.SetupLongMode();
+        m.LoadCode(Code, a => a.vmxon(__qword_ptr[rax]));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
     }
 }
