@@ -388,4 +388,18 @@ public class ArithmeticTests
         Assert.Equal(0x3333UL, m.Cpu.Rsi);
         Assert.Equal(0x100000010UL, m.Cpu.Cr2);
     }
+
+    [Fact]
+    public void Snapshot_ReportsExactlyTheChangedRegisters()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.LoadCode(CpuTestMachine.CodeBase, a => { a.mov(ecx, 5); a.hlt(); });
+        CpuSnapshot before = m.Cpu.Capture();
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        IReadOnlyList<string> differences = m.Cpu.Capture().Differences(before);
+        Assert.Equal(2, differences.Count);
+        Assert.StartsWith("rcx:", differences[0]);
+        Assert.StartsWith("rip:", differences[1]);
+    }
 }
