@@ -350,6 +350,89 @@ public sealed unsafe partial class X86Cpu
                 result = Vector128.Create<sbyte>(bytes).AsUInt64();
                 break;
             }
+            case Mnemonic.Paddsb: result = SaturateLanes(a, b, 1, signed: true, add: true); break;
+            case Mnemonic.Paddsw: result = SaturateLanes(a, b, 2, signed: true, add: true); break;
+            case Mnemonic.Psubsb: result = SaturateLanes(a, b, 1, signed: true, add: false); break;
+            case Mnemonic.Psubsw: result = SaturateLanes(a, b, 2, signed: true, add: false); break;
+            case Mnemonic.Paddusw: result = SaturateLanes(a, b, 2, signed: false, add: true); break;
+            case Mnemonic.Psubusw: result = SaturateLanes(a, b, 2, signed: false, add: false); break;
+            case Mnemonic.Pmulhw:
+            case Mnemonic.Pmulhuw:
+            {
+                Span<ushort> words = stackalloc ushort[8];
+                for (int i = 0; i < 8; i++)
+                {
+                    int product = mnemonic == Mnemonic.Pmulhw
+                        ? a.AsInt16().GetElement(i) * b.AsInt16().GetElement(i)
+                        : a.AsUInt16().GetElement(i) * b.AsUInt16().GetElement(i);
+                    words[i] = (ushort)(product >> 16);
+                }
+                result = Vector128.Create<ushort>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pmaddwd:
+            {
+                Span<int> sums = stackalloc int[4];
+                Vector128<short> x = a.AsInt16(), y = b.AsInt16();
+                for (int i = 0; i < 4; i++)
+                    sums[i] = unchecked(x.GetElement(2 * i) * y.GetElement(2 * i) + x.GetElement(2 * i + 1) * y.GetElement(2 * i + 1));
+                result = Vector128.Create<int>(sums).AsUInt64();
+                break;
+            }
+            case Mnemonic.Packssdw:
+            {
+                Span<short> words = stackalloc short[8];
+                Vector128<int> x = a.AsInt32(), y = b.AsInt32();
+                for (int i = 0; i < 4; i++)
+                {
+                    words[i] = (short)Math.Clamp(x.GetElement(i), short.MinValue, short.MaxValue);
+                    words[i + 4] = (short)Math.Clamp(y.GetElement(i), short.MinValue, short.MaxValue);
+                }
+                result = Vector128.Create<short>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pshufb:
+            {
+                Vector128<byte> table = a.AsByte(), control = b.AsByte();
+                Span<byte> bytes = stackalloc byte[16];
+                for (int i = 0; i < 16; i++)
+                {
+                    byte selector = control.GetElement(i);
+                    bytes[i] = (selector & 0x80) != 0 ? (byte)0 : table.GetElement(selector & 15);
+                }
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Palignr:
+            {
+                Span<byte> concatenated = stackalloc byte[32];
+                for (int i = 0; i < 16; i++)
+                {
+                    concatenated[i] = b.AsByte().GetElement(i);
+                    concatenated[i + 16] = a.AsByte().GetElement(i);
+                }
+                Span<byte> bytes = stackalloc byte[16];
+                int offset = instruction.Immediate8;
+                for (int i = 0; i < 16; i++) bytes[i] = offset + i < 32 ? concatenated[offset + i] : (byte)0;
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pabsb: result = Vector128.Abs(b.AsSByte()).AsUInt64(); break;
+            case Mnemonic.Pabsw: result = Vector128.Abs(b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pabsd: result = Vector128.Abs(b.AsInt32()).AsUInt64(); break;
+            case Mnemonic.Movddup: result = Vector128.Create(b.GetElement(0), b.GetElement(0)); break;
+            case Mnemonic.Movsldup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(0), x.GetElement(0), x.GetElement(2), x.GetElement(2)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Movshdup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(1), x.GetElement(1), x.GetElement(3), x.GetElement(3)).AsUInt64();
+                break;
+            }
             case Mnemonic.Ptest:
             {
                 ulong flags = 0;
@@ -363,6 +446,32 @@ public sealed unsafe partial class X86Cpu
         }
         WriteXmm(destinationIndex, result);
         return true;
+    }
+
+    private static Vector128<ulong> SaturateLanes(Vector128<ulong> a, Vector128<ulong> b, int laneBytes, bool signed, bool add)
+    {
+        if (laneBytes == 1 && !signed) return SaturatingBytes(a, b, add);
+        int count = 16 / laneBytes;
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < count; i++)
+        {
+            long x, y, min, max;
+            if (laneBytes == 1)
+            {
+                x = a.AsSByte().GetElement(i); y = b.AsSByte().GetElement(i); min = sbyte.MinValue; max = sbyte.MaxValue;
+            }
+            else if (signed)
+            {
+                x = a.AsInt16().GetElement(i); y = b.AsInt16().GetElement(i); min = short.MinValue; max = short.MaxValue;
+            }
+            else
+            {
+                x = a.AsUInt16().GetElement(i); y = b.AsUInt16().GetElement(i); min = 0; max = ushort.MaxValue;
+            }
+            long value = Math.Clamp(add ? x + y : x - y, min, max);
+            for (int k = 0; k < laneBytes; k++) bytes[i * laneBytes + k] = (byte)(value >> (k * 8));
+        }
+        return Vector128.Create<byte>(bytes).AsUInt64();
     }
 
     private static Vector128<ulong> SaturatingBytes(Vector128<ulong> a, Vector128<ulong> b, bool add)

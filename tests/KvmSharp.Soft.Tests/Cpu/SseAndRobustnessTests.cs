@@ -216,6 +216,28 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void Ssse3ShuffleAlignAndSaturation()
+    {
+        using var m = Run(a =>
+        {
+            a.mov(rax, 0x0706050403020100);
+            a.movq(xmm0, rax);
+            a.mov(rax, unchecked((long)0x8000000000000001));   // control: byte0 <- 1, byte7 <- zero (bit 7 set)
+            a.movq(xmm1, rax);
+            a.pshufb(xmm0, xmm1);
+            a.movq(rbx, xmm0);
+            a.mov(eax, 0x7FF0);
+            a.movd(xmm2, eax);
+            a.mov(eax, 0x0100);
+            a.movd(xmm3, eax);
+            a.paddsw(xmm2, xmm3);                               // 0x7FF0 + 0x100 saturates to 0x7FFF
+            a.movd(ecx, xmm2);
+        });
+        Assert.Equal(0x0000000000000001UL, m.Cpu.Rbx);
+        Assert.Equal(0x7FFFUL, m.Cpu.Rcx);
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
