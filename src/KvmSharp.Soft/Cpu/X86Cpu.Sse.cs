@@ -63,9 +63,17 @@ public sealed unsafe partial class X86Cpu
 
     private void ExecuteSse(ref Instruction instruction)
     {
-        if (instruction.OpCount > 0 && instruction.GetOpKind(0) == OpKind.Register && instruction.GetOpRegister(0).IsMM() ||
-            instruction.OpCount > 1 && instruction.GetOpKind(1) == OpKind.Register && instruction.GetOpRegister(1).IsMM())
-            throw Unsupported(ref instruction);
+        if (UsesMmx(ref instruction))
+        {
+            ExecuteMmx(ref instruction);
+            return;
+        }
+        if (instruction.Mnemonic == Mnemonic.Emms)
+        {
+            CheckFpuAvailable();
+            Fpu.Ftwx = 0;
+            return;
+        }
         switch (instruction.Mnemonic)
         {
             case Mnemonic.Ldmxcsr:
@@ -205,17 +213,24 @@ public sealed unsafe partial class X86Cpu
 
     private bool TryExecutePackedInteger(ref Instruction instruction)
     {
-        Mnemonic mnemonic = instruction.Mnemonic;
         if (instruction.OpCount < 2 || instruction.Op0Kind != OpKind.Register || !instruction.Op0Register.IsXMM())
             return false;
         if (instruction.Op1Kind == OpKind.Register && !instruction.Op1Register.IsXMM())
             return false;
         int destinationIndex = XmmIndex(instruction.Op0Register);
         Vector128<ulong> a = ReadXmm(destinationIndex);
+        Vector128<ulong> b = instruction.Op1Kind == OpKind.Immediate8 ? default : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (!TryComputePacked(ref instruction, instruction.Mnemonic, a, b, out Vector128<ulong> result))
+            return false;
+        if (instruction.Mnemonic != Mnemonic.Ptest) WriteXmm(destinationIndex, result);
+        return true;
+    }
+
+    /// <summary>The packed-integer operation <paramref name="mnemonic"/> on 128-bit operands (MMX reuses it on the low half).</summary>
+    private bool TryComputePacked(ref Instruction instruction, Mnemonic mnemonic, Vector128<ulong> a, Vector128<ulong> b, out Vector128<ulong> result)
+    {
         bool immediateShift = instruction.Op1Kind == OpKind.Immediate8;
-        Vector128<ulong> b = immediateShift ? default : ReadXmmOperand(ref instruction, 1, aligned: true);
         int shift = immediateShift ? instruction.Immediate8 : (int)Math.Min(b.GetElement(0), 255UL);
-        Vector128<ulong> result;
         switch (mnemonic)
         {
             case Mnemonic.Pxor: case Mnemonic.Xorps: case Mnemonic.Xorpd: result = a ^ b; break;
@@ -439,12 +454,13 @@ public sealed unsafe partial class X86Cpu
                 if ((a & b) == Vector128<ulong>.Zero) flags |= X86.FlagZero;
                 if ((~a & b) == Vector128<ulong>.Zero) flags |= X86.FlagCarry;
                 SetArithmeticFlags(flags);
+                result = a;
                 return true;
             }
             default:
+                result = default;
                 return false;
         }
-        WriteXmm(destinationIndex, result);
         return true;
     }
 

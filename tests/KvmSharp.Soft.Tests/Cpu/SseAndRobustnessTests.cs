@@ -238,6 +238,34 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void Mmx_PackedOpsAliasX87Registers()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.mov(rax, 0x0102030405060708);
+            a.movq(mm0, rax);
+            a.mov(rax, 0x1010101010101010);
+            a.movq(mm1, rax);
+            a.paddb(mm0, mm1);                  // 0x1112131415161718
+            a.movq(rbx, mm0);
+            a.movq(mm2, mm0);
+            a.punpckhbw(mm2, mm1);              // interleave high bytes: 15 10 14 10 13 10 12 10 -> ...
+            a.movq(rcx, mm2);
+            a.mov(eax, 0x00FF0100);             // words: 0x0100, 0x00FF
+            a.movd(mm3, eax);
+            a.packuswb(mm3, mm3);
+            a.movd(edx, mm3);
+            a.emms();
+        });
+        Assert.Equal(0x1112131415161718UL, m.Cpu.Rbx);
+        Assert.Equal(0x1011101210131014UL, m.Cpu.Rcx);
+        Assert.Equal(0xFFFF0000FFFFUL & 0xFFFFFFFF, m.Cpu.Rdx & 0xFFFFFFFF);
+        Assert.Equal(0x1112131415161718UL, m.Cpu.Fpu.St[0]); // MM0 is physical register 0's mantissa
+        Assert.Equal(0, m.Cpu.Fpu.Ftwx);                      // EMMS empties the x87 tags
+    }
+
+    [Fact]
     public void PackedShufflesAndShifts()
     {
         using var m = Run(a =>
