@@ -93,7 +93,7 @@ public sealed unsafe partial class X86Cpu
             if (instruction.GetOpKind(i) == OpKind.Register && instruction.GetOpRegister(i).IsST()) return true;
         return instruction.MemorySize is MemorySize.Float32 or MemorySize.Float64 or MemorySize.Float80 &&
             instruction.Mnemonic.ToString()[0] == 'F' ||
-            instruction.Mnemonic is Mnemonic.Fild or Mnemonic.Fist or Mnemonic.Fistp or Mnemonic.Fisttp or Mnemonic.Fiadd or
+            instruction.Mnemonic is Mnemonic.Fild or Mnemonic.Fbld or Mnemonic.Fbstp or Mnemonic.Fist or Mnemonic.Fistp or Mnemonic.Fisttp or Mnemonic.Fiadd or
                 Mnemonic.Fisub or Mnemonic.Fisubr or Mnemonic.Fimul or Mnemonic.Fidiv or Mnemonic.Fidivr or Mnemonic.Ficom or
                 Mnemonic.Ficomp or Mnemonic.Fldz or Mnemonic.Fld1 or Mnemonic.Fldpi or Mnemonic.Fldl2e or Mnemonic.Fldln2 or
                 Mnemonic.Fldl2t or Mnemonic.Fldlg2 or Mnemonic.Fchs or Mnemonic.Fabs or Mnemonic.Fsqrt or Mnemonic.Frndint or

@@ -537,7 +537,7 @@ public sealed unsafe partial class X86Cpu
                 ulong raw = instruction.Op1Kind == OpKind.Register ? ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) : ReadOperand(ref instruction, 1, isDouble ? 8 : 4);
                 double value = isDouble ? BitConverter.UInt64BitsToDouble(raw) : BitConverter.UInt32BitsToSingle((uint)raw);
                 int size = RegisterSize(instruction.Op0Register);
-                double rounded = truncate ? Math.Truncate(value) : Math.Round(value, MidpointRounding.ToEven);
+                double rounded = truncate ? Math.Truncate(value) : RoundSse(value);
                 ulong converted;
                 // Out-of-range and NaN give the "integer indefinite" value.
                 if (size == 8) converted = double.IsNaN(rounded) || rounded >= 9.2233720368547758e18 || rounded < -9.2233720368547758e18 ? 0x8000000000000000UL : (ulong)(long)rounded;
@@ -575,6 +575,22 @@ public sealed unsafe partial class X86Cpu
         if (mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd or Mnemonic.Cmpps or Mnemonic.Cmppd)
         {
             ExecuteFloatCompare(ref instruction, mnemonic);
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtps2dq or Mnemonic.Cvtpd2dq)
+        {
+            int target = XmmIndex(instruction.Op0Register);
+            Vector128<ulong> source = ReadXmmOperand(ref instruction, 1, aligned: true);
+            Vector128<uint> converted = mnemonic == Mnemonic.Cvtps2dq
+                ? Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(1)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(2)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(3)))))
+                : Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(1)))), 0u, 0u);
+            WriteXmm(target, converted.AsUInt64());
             return true;
         }
         if (mnemonic is Mnemonic.Cvtdq2pd or Mnemonic.Cvtdq2ps or Mnemonic.Cvttps2dq or Mnemonic.Cvtps2pd or Mnemonic.Cvtpd2ps or Mnemonic.Cvttpd2dq)
@@ -742,4 +758,13 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Truncating conversion; NaN and out-of-range give the integer indefinite value 0x80000000.</summary>
     private static uint TruncateToInt32(double value) =>
         double.IsNaN(value) || value >= 2147483648.0 || value <= -2147483649.0 ? 0x80000000u : (uint)(int)Math.Truncate(value);
+
+    /// <summary>Rounds to an integral value per MXCSR.RC (bits 14:13).</summary>
+    private double RoundSse(double value) => ((Fpu.Mxcsr >> 13) & 3) switch
+    {
+        0 => Math.Round(value, MidpointRounding.ToEven),
+        1 => Math.Floor(value),
+        2 => Math.Ceiling(value),
+        _ => Math.Truncate(value),
+    };
 }

@@ -203,6 +203,53 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fild:
                 X87Push(ReadX87Memory(ref instruction));
                 return true;
+            case Mnemonic.Fbld:
+            {
+                // 18 packed BCD digits, sign in bit 79.
+                int segment = MemorySegment(ref instruction);
+                ulong address = EffectiveAddress(ref instruction);
+                ulong low = ReadMemory(segment, address, 8);
+                ulong high = ReadMemory(segment, address + 8, 2);
+                double value = 0;
+                for (int digit = 17; digit >= 0; digit--)
+                {
+                    ulong nibble = digit >= 16 ? (high >> ((digit - 16) * 4)) & 0xF : (low >> (digit * 4)) & 0xF;
+                    value = value * 10 + nibble;
+                }
+                X87Push((high & 0x8000) != 0 ? -value : value);
+                return true;
+            }
+            case Mnemonic.Fbstp:
+            {
+                double rounded = RoundX87(X87Read(0));
+                int segment = MemorySegment(ref instruction);
+                ulong address = EffectiveAddress(ref instruction);
+                ulong low = 0, high = 0;
+                if (double.IsNaN(rounded) || Math.Abs(rounded) >= 1e18)
+                {
+                    // Packed-BCD indefinite.
+                    Fpu.Fsw |= FswInvalid;
+                    low = 0xC000000000000000UL;
+                    high = 0xFFFF;
+                }
+                else
+                {
+                    ulong magnitude = (ulong)Math.Abs(rounded);
+                    for (int digit = 0; digit < 18; digit++)
+                    {
+                        ulong nibble = magnitude % 10;
+                        magnitude /= 10;
+                        if (digit < 16) low |= nibble << (digit * 4);
+                        else high |= nibble << ((digit - 16) * 4);
+                    }
+                    if (rounded < 0 || (rounded == 0 && double.IsNegative(rounded))) high |= 0x8000;
+                }
+                ToLinear(segment, address, 10, AccessKind.Write);
+                WriteMemory(segment, address, 8, low);
+                WriteMemory(segment, address + 8, 2, high);
+                X87Pop();
+                return true;
+            }
             case Mnemonic.Fst: case Mnemonic.Fstp: case Mnemonic.Fstpnce:
             {
                 double value = X87Read(0);

@@ -182,6 +182,23 @@ public class SseAndRobustnessTests
     }
 
     [Fact]
+    public void X87_PackedBcdRoundTrip()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.mov(__dword_ptr[0x200000], -1234567);
+            a.fild(__dword_ptr[0x200000]);
+            a.fbstp(__tword_ptr[0x200010]);
+            a.fbld(__tword_ptr[0x200010]);
+            a.fistp(__dword_ptr[0x200020]);
+        });
+        Assert.Equal(0x1234567UL, m.Memory.Read64(0x200010));
+        Assert.Equal((ushort)0x8000, m.Memory.Read16(0x200018));
+        Assert.Equal(unchecked((uint)-1234567), m.Memory.Read32(0x200020));
+    }
+
+    [Fact]
     public void X87_CompareIntoEflags()
     {
         using var m = Run(a =>
