@@ -289,6 +289,7 @@ public sealed unsafe partial class X86Cpu
             {
                 if (DeliverPendingEvents())
                 {
+                    remaining--;
                     if (_exitPending) return Exit.Reason;
                     continue;
                 }
@@ -299,6 +300,9 @@ public sealed unsafe partial class X86Cpu
             }
             catch (GuestFault fault)
             {
+                // Faults count against the budget so a guest faulting forever (e.g. on every handler fetch) still
+                // returns from a bounded Run.
+                remaining--;
                 HandleFault(fault);
             }
             catch (CpuExitException)

@@ -317,4 +317,14 @@ public class ExitTests
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
     }
+
+    [Fact]
+    public void EndlessFaultLoop_StillHonoursTheBudget()
+    {
+        using var m = LongMode();
+        // Every handler lives on a page that is not present: each delivery faults on the handler fetch.
+        m.ChangePte(CpuTestMachine.HandlerBase, clear: 1, set: 0);
+        m.LoadCode(Code, a => a.ud2());
+        Assert.Equal(CpuExitReason.BudgetExhausted, m.Cpu.Run(1000));
+    }
 }
