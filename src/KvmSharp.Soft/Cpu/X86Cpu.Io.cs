@@ -31,7 +31,6 @@ public sealed unsafe partial class X86Cpu
     private int _ioAddressSize;
     private uint _ioCount;
     private bool _ioRep;
-    private int _ioSegment;
 
     /// <summary>True when the CPU waits for the kernel to complete an I/O or MMIO exit on the next Run.</summary>
     public bool HasPendingCompletion => _pending != PendingKind.None;
@@ -300,7 +299,6 @@ public sealed unsafe partial class X86Cpu
         _ioAddressSize = addressSize;
         _ioCount = count;
         _ioRep = rep;
-        _ioSegment = segment;
         BeginIoExit(port, size, isOut: true, count);
         if (DeferOutsRetire)
         {

@@ -402,4 +402,20 @@ public class ArithmeticTests
         Assert.StartsWith("rcx:", differences[0]);
         Assert.StartsWith("rip:", differences[1]);
     }
+
+    [Fact]
+    public void MovbeAndBswap_ReverseBytes()
+    {
+        using var m = RunSnippet(a =>
+        {
+            a.mov(__dword_ptr[0x200000], 0x11223344);
+            a.movbe(eax, __dword_ptr[0x200000]);
+            a.mov(rbx, 0x0102030405060708);
+            a.bswap(rbx);
+            a.movbe(__word_ptr[0x200010], ax);
+        });
+        Assert.Equal(0x44332211UL, m.Cpu.Rax);
+        Assert.Equal(0x0807060504030201UL, m.Cpu.Rbx);
+        Assert.Equal((ushort)0x1122, m.Memory.Read16(0x200010));
+    }
 }
