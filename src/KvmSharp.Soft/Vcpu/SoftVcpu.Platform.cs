@@ -33,6 +33,8 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         var apic = _apic;
         Cpu.ReadTaskPriority = () => apic.Cr8;
         Cpu.WriteTaskPriority = value => apic.Cr8 = value;
+        Cpu.ReadApicBase = () => apic.BaseMsr;
+        Cpu.WriteApicBase = value => apic.TryWriteBaseMsr(value, x2ApicSupported: true);
         Cpu.ApicBase = _apic.BaseMsr;
         // Application processors wait for INIT and SIPI, as under KVM.
         _mpState = bootstrapProcessor ? KvmMpState.Runnable : KvmMpState.Uninitialized;
