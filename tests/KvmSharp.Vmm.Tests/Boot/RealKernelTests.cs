@@ -1,0 +1,49 @@
+using KvmSharp.Vmm.Boot;
+
+namespace KvmSharp.Vmm.Tests.Boot;
+
+/// <summary>Debian's cloud kernel, as tests/assets/fetch.sh unpacks it.</summary>
+public class RealKernelTests
+{
+    private const ulong Ram = 512 << 20;
+
+    [Fact]
+    public void DebianCloudKernelHasA64BitRelocatableSetupHeader()
+    {
+        var image = File.ReadAllBytes(TestAssets.Vmlinuz);
+        var header = SetupHeader.Parse(image);
+
+        Assert.True(header.Version >= 0x020C, $"protocol {header.VersionText}");
+        Assert.True(header.SupportsKernel64Entry);
+        Assert.True(header.RelocatableKernel);
+        Assert.Equal(0x100_0000UL, header.PrefAddress);
+        Assert.True(header.InitSize > image.Length - header.ProtectedModeOffset, "the decompressor needs more room than the file");
+        Assert.True(header.CmdlineSize >= 255);
+    }
+
+    [Fact]
+    public void BootPlanForDebianCloudKernelWithABusyboxInitramfs()
+    {
+        var image = File.ReadAllBytes(TestAssets.Vmlinuz);
+        var header = SetupHeader.Parse(image);
+        byte[] initramfs = KvmSharp.Vmm.Initramfs.InitramfsBuilder.WithBusybox(File.ReadAllBytes(TestAssets.Busybox), "#!/bin/sh\necho hello\n").Build();
+        var plan = KernelLoader.Load(image, new LinuxBootOptions
+        {
+            MemorySize = Ram,
+            CommandLine = "console=ttyS0 reboot=t",
+            Initrd = initramfs,
+        });
+
+        var ram = new byte[Ram];
+        plan.WriteTo(ram);
+        var boot = new BootParamsReader(ram, plan.Regs.Rsi);
+        Assert.Equal(header.PrefAddress + 0x200, plan.Regs.Rip);
+        Assert.Equal(image.AsSpan(header.ProtectedModeOffset, 4096).ToArray(), ram.AsSpan((int)header.PrefAddress, 4096).ToArray());
+        Assert.Equal(image.AsSpan(0x1F1, 0x210 - 0x1F1).ToArray(), ram.AsSpan((int)plan.Regs.Rsi + 0x1F1, 0x210 - 0x1F1).ToArray());
+        Assert.Equal("console=ttyS0 reboot=t", boot.CommandLine);
+        Assert.True(boot.RamdiskImage >= header.PrefAddress + header.InitSize);
+        Assert.True(boot.RamdiskImage + boot.RamdiskSize - 1 <= header.InitrdAddrMax);
+        Assert.Equal(initramfs, ram.AsSpan((int)boot.RamdiskImage, (int)boot.RamdiskSize).ToArray());
+        Assert.Equal(Ram, boot.E820.Where(e => e.Type == E820Type.Ram).Max(e => e.End));
+    }
+}
