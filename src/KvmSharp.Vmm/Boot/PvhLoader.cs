@@ -41,7 +41,7 @@ public static class PvhLoader
     {
         uint entry = EntryPoint(elf) ?? throw new BootImageException("The ELF kernel has no PVH entry (no Xen note XEN_ELFNOTE_PHYS32_ENTRY); boot it as a vmlinux instead.");
         var layout = new GuestMemoryLayout(options.MemorySize);
-        var kernel = ElfKernel.Place(elf, layout, elf.Entry);
+        var kernel = ElfKernel.Place(elf, layout);
         if (!kernel.Writes.Any(w => entry >= w.Address && entry < w.Address + (ulong)w.Bytes.Length))
             throw new BootImageException($"The kernel's PVH entry 0x{entry:x} lies in none of its loaded segments.");
         byte[] commandLine = BootPlacement.CommandLine(options.CommandLine, VmlinuxLoader.SynthesizedCmdlineSize);

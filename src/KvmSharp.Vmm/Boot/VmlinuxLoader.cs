@@ -20,7 +20,8 @@ public static class VmlinuxLoader
     public static BootPlan Load(ElfImage elf, LinuxBootOptions options)
     {
         var layout = new GuestMemoryLayout(options.MemorySize);
-        var kernel = ElfKernel.Place(elf, layout, elf.Entry);
+        var kernel = ElfKernel.Place(elf, layout);
+        ulong entry = kernel.Entry ?? throw new BootImageException($"The ELF kernel's entry point 0x{elf.Entry:x} lies in none of its segments.");
         byte[] commandLine = BootPlacement.CommandLine(options.CommandLine, SynthesizedCmdlineSize);
         var writes = BootPlacement.CommonWrites(commandLine, options.Firmware);
         writes.AddRange(kernel.Writes);
@@ -38,7 +39,7 @@ public static class VmlinuxLoader
 
         var regs = new KvmRegs
         {
-            Rip = kernel.Entry,
+            Rip = entry,
             Rsi = GuestMemoryLayout.ZeroPageAddress,
             Rsp = GuestMemoryLayout.BootStackTop,
             Rflags = 2,

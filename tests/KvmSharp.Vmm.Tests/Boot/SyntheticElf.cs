@@ -26,7 +26,8 @@ internal sealed class SyntheticElf
         }
         var file = new byte[position];
         var span = file.AsSpan();
-        "\x7fELF"u8.CopyTo(span);
+        span[0] = 0x7F;
+        "ELF"u8.CopyTo(span[1..]);
         span[4] = 2; span[5] = 1; span[6] = 1;
         BinaryPrimitives.WriteUInt16LittleEndian(span[0x10..], 2);
         BinaryPrimitives.WriteUInt16LittleEndian(span[0x12..], 0x3E);
