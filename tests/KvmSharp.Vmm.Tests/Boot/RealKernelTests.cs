@@ -46,4 +46,54 @@ public class RealKernelTests
         Assert.Equal(initramfs, ram.AsSpan((int)boot.RamdiskImage, (int)boot.RamdiskSize).ToArray());
         Assert.Equal(Ram, boot.E820.Where(e => e.Type == E820Type.Ram).Max(e => e.End));
     }
+
+    [Fact]
+    public void DebianCloudKernelPayloadIsAVmlinuxWithAPvhEntry()
+    {
+        var image = File.ReadAllBytes(TestAssets.Vmlinuz);
+        var vmlinux = BzImagePayload.ExtractVmlinux(image);
+        var elf = ElfImage.Parse(vmlinux);
+
+        Assert.Equal(0x100_0000UL, elf.Entry); // phys_startup_64
+        Assert.All(elf.LoadSegments, s => Assert.True(s.PhysicalAddress >= 0x100_0000));
+        uint? pvhEntry = PvhLoader.EntryPoint(elf);
+        Assert.NotNull(pvhEntry);
+
+        var options = new LinuxBootOptions { MemorySize = Ram, CommandLine = "console=ttyS0", Initrd = new byte[8192] };
+        var pvh = KernelLoader.Load(vmlinux, options);
+        Assert.Equal(EntryMode.Protected32, pvh.EntryMode);
+        Assert.Equal(pvhEntry.Value, pvh.Regs.Rip);
+
+        var direct = KernelLoader.Load(vmlinux, options with { PreferPvh = false });
+        Assert.Equal(EntryMode.Long64, direct.EntryMode);
+        Assert.Equal(0x100_0000UL, direct.Regs.Rip);
+        var ram = new byte[Ram];
+        direct.WriteTo(ram);
+        var text = elf.LoadSegments[0];
+        Assert.Equal(vmlinux.AsSpan((int)text.FileOffset, 4096).ToArray(), ram.AsSpan((int)text.PhysicalAddress, 4096).ToArray());
+    }
+
+    [Fact]
+    public void CorruptPayloadIsABootImageExceptionNeverACrash()
+    {
+        var image = File.ReadAllBytes(TestAssets.Vmlinuz);
+        var header = SetupHeader.Parse(image);
+        int payload = header.ProtectedModeOffset + (int)header.PayloadOffset;
+        var random = new Random(8);
+        for (int i = 0; i < 3; i++)
+        {
+            var corrupt = (byte[])image.Clone();
+            for (int j = 0; j < 16; j++)
+                corrupt[payload + 4 + random.Next(0x4000)] = (byte)random.Next(256);
+            try
+            {
+                ElfImage.Parse(BzImagePayload.ExtractVmlinux(corrupt));
+            }
+            catch (BootImageException)
+            {
+            }
+        }
+        var cut = image[..(payload + 0x1000)];
+        Assert.Throws<BootImageException>(() => BzImagePayload.ExtractVmlinux(cut));
+    }
 }
