@@ -76,6 +76,22 @@ public sealed class BootPlan
         }
     }
 
+    /// <summary>
+    /// Writes the plan into <paramref name="ram"/> and puts <paramref name="vcpu"/>
+    /// (the boot vCPU) at the kernel's entry: KVM_GET_SREGS, <see cref="ApplyTo"/>,
+    /// KVM_SET_SREGS, KVM_SET_REGS, and KVM_SET_FPU with the x87 and SSE control
+    /// words a reset leaves. Memory slots and CPUID are the caller's.
+    /// </summary>
+    public void Load(Vcpu vcpu, GuestRam ram)
+    {
+        WriteTo(ram);
+        var sregs = vcpu.GetSregs();
+        ApplyTo(ref sregs);
+        vcpu.SetSregs(sregs);
+        vcpu.SetRegs(Regs);
+        vcpu.SetFpu(new KvmFpu { Fcw = 0x37F, Mxcsr = 0x1F80 });
+    }
+
     private bool IsRam(ulong address, ulong length) =>
         Layout.RamRegions.Any(r => address >= r.Address && length <= r.Size && address - r.Address <= r.Size - length);
 }

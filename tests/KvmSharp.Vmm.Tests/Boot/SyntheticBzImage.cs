@@ -14,6 +14,8 @@ internal sealed class SyntheticBzImage
     public uint CmdlineSize { get; init; } = 0x7FF;
     public int KernelBytes { get; init; } = 0x3000;
     public uint? SyssizeOverride { get; init; }
+    /// <summary>Code for the 64-bit entry point, 0x200 into the protected-mode kernel.</summary>
+    public byte[] Entry64Code { get; init; } = [];
 
     public byte[] Build()
     {
@@ -37,6 +39,7 @@ internal sealed class SyntheticBzImage
         BinaryPrimitives.WriteUInt32LittleEndian(span[0x260..], InitSize);
         for (int i = setupEnd; i < image.Length; i++)
             image[i] = (byte)(i * 7);
+        Entry64Code.CopyTo(image, setupEnd + 0x200);
         return image;
     }
 }
