@@ -28,7 +28,7 @@ public static class BzImageLoader
         if (kernelEnd > layout.LowRamEnd)
             throw new BootImageException($"The kernel needs {BootPlacement.Mib(footprint)} from 0x{loadAddress:x} (init_size), beyond the {BootPlacement.Mib(layout.LowRamEnd)} of guest RAM; give the guest more memory.");
 
-        byte[] commandLine = BootPlacement.CommandLine(options.CommandLine, header.Version >= 0x0206 ? header.CmdlineSize : 255);
+        byte[] commandLine = BootPlacement.CommandLine(options.CommandLine, header.CmdlineSize);
         var writes = BootPlacement.CommonWrites(commandLine, options.Firmware);
         writes.Add(new BootWrite("kernel", loadAddress, kernel));
 

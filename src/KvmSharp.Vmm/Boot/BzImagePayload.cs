@@ -47,9 +47,16 @@ public static class BzImagePayload
         using var input = new MemoryStream(payload.ToArray());
         using var gzip = new GZipStream(input, CompressionMode.Decompress);
         using var output = new MemoryStream(size);
+        var buffer = new byte[1 << 16];
         try
         {
-            gzip.CopyTo(output);
+            int read;
+            while ((read = gzip.Read(buffer)) > 0)
+            {
+                if (output.Length + read > MaxVmlinuxSize)
+                    throw new BootImageException($"The kernel's gzip payload inflates past {MaxVmlinuxSize >> 20} MiB.");
+                output.Write(buffer, 0, read);
+            }
         }
         catch (InvalidDataException e)
         {

@@ -53,18 +53,15 @@ public sealed class ElfImage
         if (machine != MachineX86_64)
             throw new BootImageException($"The ELF file is for machine {machine}, not x86-64 (62).");
 
-        var image = new ElfImage(file)
+        var reader = new ElfImage(file);
+        var (segments, notes) = reader.ReadProgramHeaders(U64(bytes, 0x20), U16(bytes, 0x36), U16(bytes, 0x38));
+        var (sections, sectionNotes) = reader.ReadSections(U64(bytes, 0x28), U16(bytes, 0x3A), U16(bytes, 0x3C), U16(bytes, 0x3E));
+        return new ElfImage(file)
         {
             Type = U16(bytes, 0x10),
             Entry = U64(bytes, 0x18),
-        };
-        var (segments, notes) = image.ReadProgramHeaders(U64(bytes, 0x20), U16(bytes, 0x36), U16(bytes, 0x38));
-        var (sections, sectionNotes) = image.ReadSections(U64(bytes, 0x28), U16(bytes, 0x3A), U16(bytes, 0x3C), U16(bytes, 0x3E));
-        return new ElfImage(file)
-        {
-            Type = image.Type,
-            Entry = image.Entry,
             LoadSegments = segments,
+            // Program headers are what a loader trusts; section notes serve files without them (modules).
             Notes = notes.Count > 0 ? notes : sectionNotes,
             Sections = sections,
         };

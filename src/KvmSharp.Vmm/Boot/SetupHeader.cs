@@ -144,7 +144,8 @@ public sealed class SetupHeader
         long protectedModeEnd = (long)header.ProtectedModeOffset + header.Syssize * 16L;
         if (header.ProtectedModeOffset >= image.Length)
             throw new BootImageException($"The kernel image is truncated: {header.SetupSects} setup sectors end at 0x{header.ProtectedModeOffset:x}, past the file's {image.Length} bytes.");
-        if (protectedModeEnd > image.Length)
+        // syssize counts whole paragraphs, so the last one may be partial.
+        if (protectedModeEnd > image.Length + 15L)
             throw new BootImageException($"The kernel image is truncated: syssize says the protected-mode kernel ends at 0x{protectedModeEnd:x}, the file has {image.Length} bytes.");
         if (header.RelocatableKernel && (header.KernelAlignment == 0 || (header.KernelAlignment & (header.KernelAlignment - 1)) != 0))
             throw new BootImageException($"The kernel's kernel_alignment 0x{header.KernelAlignment:x} is not a power of two.");

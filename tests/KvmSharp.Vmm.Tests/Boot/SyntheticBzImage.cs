@@ -16,14 +16,17 @@ internal sealed class SyntheticBzImage
     public uint? SyssizeOverride { get; init; }
     /// <summary>Code for the 64-bit entry point, 0x200 into the protected-mode kernel.</summary>
     public byte[] Entry64Code { get; init; } = [];
+    /// <summary>The compressed kernel, placed at the protected-mode kernel's start (payload_offset 0).</summary>
+    public byte[]? Payload { get; init; }
 
     public byte[] Build()
     {
         int setupEnd = (SetupSects + 1) * 512;
-        var image = new byte[setupEnd + KernelBytes];
+        int kernelBytes = Payload?.Length ?? KernelBytes;
+        var image = new byte[setupEnd + kernelBytes];
         var span = image.AsSpan();
         span[0x1F1] = SetupSects;
-        BinaryPrimitives.WriteUInt32LittleEndian(span[0x1F4..], SyssizeOverride ?? (uint)((KernelBytes + 15) / 16));
+        BinaryPrimitives.WriteUInt32LittleEndian(span[0x1F4..], SyssizeOverride ?? (uint)((kernelBytes + 15) / 16));
         BinaryPrimitives.WriteUInt16LittleEndian(span[0x1FE..], 0xAA55);
         span[0x200] = 0xEB;
         span[0x201] = 0x66; // header ends at 0x268, as 2.15's does
@@ -39,7 +42,13 @@ internal sealed class SyntheticBzImage
         BinaryPrimitives.WriteUInt32LittleEndian(span[0x260..], InitSize);
         for (int i = setupEnd; i < image.Length; i++)
             image[i] = (byte)(i * 7);
-        Entry64Code.CopyTo(image, setupEnd + 0x200);
+        if (Entry64Code.Length > 0)
+            Entry64Code.CopyTo(image, setupEnd + 0x200);
+        if (Payload is not null)
+        {
+            Payload.CopyTo(image, setupEnd);
+            BinaryPrimitives.WriteUInt32LittleEndian(span[0x24C..], (uint)Payload.Length);
+        }
         return image;
     }
 }
