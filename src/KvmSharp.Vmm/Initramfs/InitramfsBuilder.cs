@@ -109,8 +109,17 @@ public sealed class InitramfsBuilder
         return output.ToArray();
     }
 
-    /// <summary>The archive written to <paramref name="path"/>.</summary>
-    public void WriteTo(string path) => File.WriteAllBytes(path, Build());
+    /// <summary>The archive gzip-compressed, which kernels built with CONFIG_RD_GZIP (Debian's are) unpack as well.</summary>
+    public byte[] BuildGzip()
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+            gzip.Write(Build());
+        return output.ToArray();
+    }
+
+    /// <summary>The archive written to <paramref name="path"/>, gzip-compressed if <paramref name="gzip"/>.</summary>
+    public void WriteTo(string path, bool gzip = false) => File.WriteAllBytes(path, gzip ? BuildGzip() : Build());
 
     private void Put(string path, Entry entry)
     {

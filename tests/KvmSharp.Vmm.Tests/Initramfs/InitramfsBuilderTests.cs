@@ -82,4 +82,15 @@ public class InitramfsBuilderTests
         Assert.Throws<ArgumentException>(() => builder.AddFile("etc/passwd", [2]));
         Assert.Throws<ArgumentException>(() => builder.AddFile("etc", [3]));
     }
+
+    [Fact]
+    public void GzipArchiveInflatesToThePlainOne()
+    {
+        var builder = InitramfsBuilder.WithBusybox([1, 2, 3], InitScripts.InteractiveShell);
+        using var inflated = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(new MemoryStream(builder.BuildGzip()), System.IO.Compression.CompressionMode.Decompress))
+            gzip.CopyTo(inflated);
+        Assert.Equal(builder.Build(), inflated.ToArray());
+        Assert.StartsWith("#!/bin/sh\n", InitScripts.InteractiveShell);
+    }
 }
