@@ -113,6 +113,7 @@ public class AcpiTablesTests
         var options = new AcpiOptions();
         Assert.True(AcpiTables.IsPowerOff(options, 0x3C0, [(5 << 2) | 0x20]));
         Assert.False(AcpiTables.IsPowerOff(options, 0x3C0, [5 << 2]));
+        Assert.False(AcpiTables.IsPowerOff(options, 0x3C0, [0x80])); // ACPICA clears WAK_STS through the same port first
         Assert.False(AcpiTables.IsPowerOff(options, 0x3C1, [(5 << 2) | 0x20]));
         Assert.False(AcpiTables.IsPowerOff(options with { SleepControlPort = null }, 0x3C0, [(5 << 2) | 0x20]));
     }

@@ -96,4 +96,18 @@ public class RealKernelTests
         var cut = image[..(payload + 0x1000)];
         Assert.Throws<BootImageException>(() => BzImagePayload.ExtractVmlinux(cut));
     }
+
+    [Fact]
+    public void DebianCloudKernelIsRefusedWhenItsInitSizeOrTheInitrdDoesNotFit()
+    {
+        var image = File.ReadAllBytes(TestAssets.Vmlinuz);
+        var header = SetupHeader.Parse(image);
+        ulong needed = header.PrefAddress + header.InitSize;
+
+        var small = Assert.Throws<BootImageException>(() => KernelLoader.Load(image, new LinuxBootOptions { MemorySize = needed - (4 << 20) }));
+        Assert.Contains("init_size", small.Message);
+
+        var tight = Assert.Throws<BootImageException>(() => KernelLoader.Load(image, new LinuxBootOptions { MemorySize = (needed + (8 << 20)) & ~0xFFFFFUL, Initrd = new byte[16 << 20] }));
+        Assert.Contains("initrd", tight.Message);
+    }
 }
