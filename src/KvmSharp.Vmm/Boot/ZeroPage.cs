@@ -14,6 +14,8 @@ public sealed class ZeroPage
     public const int ExtRamdiskSizeOffset = 0x0C4;
     public const int ExtCmdLinePtrOffset = 0x0C8;
     public const int E820EntriesOffset = 0x1E8;
+    /// <summary>edd_mbr_sig_buffer: the setup header can reach no further than this.</summary>
+    public const int SetupHeaderLimit = 0x290;
     public const int E820TableOffset = 0x2D0;
     public const int MaxE820Entries = 128;
 
@@ -26,7 +28,7 @@ public sealed class ZeroPage
     /// <summary>Starts from the kernel's own setup header (bzImage) or a synthesized one (vmlinux).</summary>
     public ZeroPage(ReadOnlySpan<byte> setupHeader)
     {
-        setupHeader[..Math.Min(setupHeader.Length, E820TableOffset - SetupHeader.Offset)].CopyTo(_bytes.AsSpan(SetupHeader.Offset));
+        setupHeader[..Math.Min(setupHeader.Length, SetupHeaderLimit - SetupHeader.Offset)].CopyTo(_bytes.AsSpan(SetupHeader.Offset));
         _bytes[SetupHeader.TypeOfLoaderOffset] = LoaderTypeUndefined;
         _bytes[SetupHeader.LoadFlagsOffset] |= SetupHeader.CanUseHeap;
         U16(SetupHeader.HeapEndPtrOffset, HeapEndPtr);
