@@ -27,4 +27,14 @@ public sealed record AcpiOptions
 
     /// <summary>Describe COM1 (0x3F8, IRQ 4) in the DSDT so the kernel enumerates it through ACPI too.</summary>
     public bool Com1 { get; init; } = true;
+
+    /// <summary>
+    /// Describe the CMOS RTC (0x70, IRQ 8). With a hardware-reduced FADT Linux has
+    /// no legacy PIC and maps no ISA IRQ by itself: rtc_cmos gets its interrupt
+    /// only from this device (otherwise its probe fails with EINVAL).
+    /// </summary>
+    public bool Rtc { get; init; } = true;
+
+    /// <summary>Describe the i8042 keyboard controller (0x60/0x64, IRQ 1), for the same reason as <see cref="Rtc"/>.</summary>
+    public bool Keyboard { get; init; } = true;
 }

@@ -94,16 +94,19 @@ public class AcpiTablesTests
     }
 
     [Fact]
-    public void DsdtDescribesCom1AndS5()
+    public void DsdtDescribesTheIsaDevicesAndS5()
     {
         var dsdt = new AcpiReader(RamWith(AcpiTables.Build(new AcpiOptions()))).Table("DSDT").ToArray();
         Assert.True(Contains(dsdt, [0x5B, 0x82]), "a Device op");
         Assert.True(Contains(dsdt, "COM1"u8.ToArray()));
         Assert.True(Contains(dsdt, [0x0C, 0x41, 0xD0, 0x05, 0x01]), "EisaId(PNP0501) as a DWord");
         Assert.True(Contains(dsdt, [0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03]), "the I/O range 0x3F8");
+        Assert.True(Contains(dsdt, [0x0C, 0x41, 0xD0, 0x0B, 0x00]), "EisaId(PNP0B00), the RTC");
+        Assert.True(Contains(dsdt, [0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01]), "the RTC's ports 0x70-0x71 and IRQ 8");
+        Assert.True(Contains(dsdt, [0x0C, 0x41, 0xD0, 0x03, 0x03]), "EisaId(PNP0303), the keyboard");
         Assert.True(Contains(dsdt, [0x08, 0x5C, (byte)'_', (byte)'S', (byte)'5', (byte)'_', 0x12]), "Name(\\_S5, Package");
 
-        var noExtras = new AcpiReader(RamWith(AcpiTables.Build(new AcpiOptions { Com1 = false, SleepControlPort = null }))).Table("DSDT");
+        var noExtras = new AcpiReader(RamWith(AcpiTables.Build(new AcpiOptions { Com1 = false, Rtc = false, Keyboard = false, SleepControlPort = null }))).Table("DSDT");
         Assert.Equal(36, noExtras.Length);
     }
 
@@ -171,6 +174,9 @@ public class AcpiTablesTests
                     case "DSDT":
                         Assert.Contains("Device (COM1)", text);
                         Assert.Contains("EisaId (\"PNP0501\")", text);
+                        Assert.Contains("EisaId (\"PNP0B00\")", text);
+                        Assert.Contains("EisaId (\"PNP0303\")", text);
+                        Assert.Contains("IRQNoFlags ()\n                    {8}", text.Replace("\r", ""));
                         Assert.Contains("Name (\\_S5, Package", text);
                         Assert.Contains("IO (Decode16", text);
                         break;
