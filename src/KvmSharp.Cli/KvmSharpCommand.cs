@@ -19,6 +19,7 @@ public static class KvmSharpCommand
         var root = new RootCommand("KvmSharp: the Linux KVM API in C#, with a software kernel and a virtual machine monitor.");
         root.Subcommands.Add(InfoCommand.Create(output));
         root.Subcommands.Add(RunCommand.Create(output, error));
+        root.Subcommands.Add(InitrdCommand.Create(output));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

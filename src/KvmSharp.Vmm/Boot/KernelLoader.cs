@@ -10,6 +10,10 @@ public static class KernelLoader
         if (ElfImage.LooksLikeElf(image.Span))
         {
             var elf = ElfImage.Parse(image);
+            // Every vmlinux since Linux 2.6 carries notes of owner "Linux" (and
+            // "Xen" for PVH); an ELF program without them is not a kernel.
+            if (!elf.Notes.Any(note => note.Name is "Linux" or "Xen"))
+                throw new BootImageException("The ELF file is not a Linux kernel: it has no \"Linux\" or \"Xen\" ELF note (is it a program rather than a vmlinux?).");
             return options.PreferPvh && PvhLoader.EntryPoint(elf) is not null
                 ? PvhLoader.Load(elf, options)
                 : VmlinuxLoader.Load(elf, options);

@@ -161,4 +161,12 @@ public class ElfLoaderTests
             }
         }
     }
+
+    [Fact]
+    public void AnElfProgramThatIsNotAKernelIsRefused()
+    {
+        var program = new SyntheticElf { Entry = 0x401000, LinuxNote = false, Segments = { (0x400000, 0x400000, new byte[4096], 0x1000) } }.Build();
+        var error = Assert.Throws<BootImageException>(() => KernelLoader.Load(program, new LinuxBootOptions { MemorySize = 64UL << 20 }));
+        Assert.Contains("not a Linux kernel", error.Message);
+    }
 }

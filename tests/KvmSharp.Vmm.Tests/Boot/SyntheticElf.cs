@@ -9,10 +9,12 @@ internal sealed class SyntheticElf
     public ulong Entry { get; init; }
     public uint? PvhEntry { get; init; }
     public int PvhDescriptorBytes { get; init; } = 8;
+    /// <summary>The "Linux" note every real vmlinux carries (LINUX_ELFNOTE_BUILD_SALT); off for a plain program.</summary>
+    public bool LinuxNote { get; init; } = true;
 
     public byte[] Build()
     {
-        byte[] note = PvhEntry is uint entry ? Note("Xen", 18, entry) : [];
+        byte[] note = [.. LinuxNote ? Note("Linux", 0x100, 0, 4) : [], .. PvhEntry is uint entry ? Note("Xen", 18, entry, PvhDescriptorBytes) : []];
         int headers = Segments.Count + (note.Length > 0 ? 1 : 0);
         int dataStart = 64 + 56 * headers;
         int noteOffset = dataStart;
@@ -60,12 +62,12 @@ internal sealed class SyntheticElf
         return file;
     }
 
-    private byte[] Note(string name, uint type, uint value)
+    private static byte[] Note(string name, uint type, uint value, int descriptorBytes)
     {
         int nameSize = name.Length + 1;
-        var note = new byte[12 + ((nameSize + 3) & ~3) + ((PvhDescriptorBytes + 3) & ~3)];
+        var note = new byte[12 + ((nameSize + 3) & ~3) + ((descriptorBytes + 3) & ~3)];
         BinaryPrimitives.WriteUInt32LittleEndian(note, (uint)nameSize);
-        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(4), (uint)PvhDescriptorBytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(4), (uint)descriptorBytes);
         BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(8), type);
         System.Text.Encoding.ASCII.GetBytes(name).CopyTo(note, 12);
         BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(12 + ((nameSize + 3) & ~3)), value);

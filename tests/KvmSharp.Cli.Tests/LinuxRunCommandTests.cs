@@ -1,0 +1,43 @@
+namespace KvmSharp.Cli.Tests;
+
+public class LinuxRunCommandTests
+{
+    private static readonly string Assets = Path.Combine(AppContext.BaseDirectory, "../../../../assets/cache");
+
+    [Fact]
+    public void InitrdBuildsANewcArchiveFromBusybox()
+    {
+        string output = Path.Combine(Path.GetTempPath(), $"kvmsharp-cli-initrd-{Guid.NewGuid():N}.img");
+        try
+        {
+            var result = CliProcess.Run("initrd", "--busybox", Path.Combine(Assets, "busybox-bin"), "-o", output);
+            Assert.Equal(0, result.ExitCode);
+            Assert.Contains("wrote", result.Stdout);
+            byte[] archive = File.ReadAllBytes(output);
+            Assert.Equal("070701"u8.ToArray(), archive[..6]); // cpio newc magic
+            Assert.Contains("TRAILER!!!", System.Text.Encoding.ASCII.GetString(archive));
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+
+    [Theory]
+    [InlineData("run --kernel /nonexistent/vmlinuz", "/nonexistent/vmlinuz does not exist")]
+    [InlineData("run --kernel {asset}busybox-bin", "not a Linux kernel")]
+    [InlineData("run --kernel {asset}vmlinuz --mem 16M", "between 32 MiB and 3 GiB")]
+    [InlineData("run --kernel {asset}vmlinuz --cpus 0", "--cpus: 0")]
+    [InlineData("run --kernel {asset}vmlinuz --initrd /nonexistent/initrd", "/nonexistent/initrd does not exist")]
+    [InlineData("initrd --busybox /nonexistent/busybox -o /tmp/x.img", "/nonexistent/busybox does not exist")]
+    [InlineData("initrd --busybox {asset}busybox-bin --module virtio_blk -o /tmp/x.img", "--module needs --modules")]
+    public void BadLinuxRunInputGetsOneLineAndExitCode2(string commandLine, string expected)
+    {
+        string[] args = commandLine.Replace("{asset}", Assets + "/").Split(' ');
+        var result = CliProcess.Run(args);
+        Assert.Equal(2, result.ExitCode);
+        string line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("kvmsharp: ", line);
+        Assert.Contains(expected, line);
+    }
+}
