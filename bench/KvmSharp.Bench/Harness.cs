@@ -1,0 +1,86 @@
+using System.Globalization;
+
+namespace KvmSharp.Bench;
+
+/// <summary>
+/// Runs each workload in rounds that alternate the peers, then prints the table.
+/// </summary>
+/// <remarks>
+/// A plain harness rather than BenchmarkDotNet: the comparison is with a C
+/// program in another process, and it is only fair if both sides are measured the
+/// same way. So this harness reproduces the C peer's methodology exactly (its
+/// warm-up, its repetitions, its clock, its median) and alternates the two peers
+/// round by round, C first in odd rounds and KvmSharp first in even ones, so that
+/// the load of the other engineers on the shared cores falls on both. BenchmarkDotNet
+/// would time only the C# side, with its own statistics.
+/// </remarks>
+internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings, TextWriter output)
+{
+    public IReadOnlyList<(Workload Workload, IReadOnlyList<Samples> Samples)> Run(IEnumerable<Workload> workloads)
+    {
+        var results = new List<(Workload, IReadOnlyList<Samples>)>();
+        foreach (Workload workload in workloads)
+        {
+            int repetitions = settings.Repetitions ?? workload.DefaultRepetitions;
+            var samples = peers.Select(_ => new Samples()).ToArray();
+            foreach (IPeer peer in peers)
+                peer.WarmUp(workload, settings);
+            int round = 0;
+            for (int done = 0; done < repetitions; round++)
+            {
+                int block = Math.Min(workload.RepetitionsPerRound, repetitions - done);
+                for (int j = 0; j < peers.Count; j++)
+                {
+                    int p = round % 2 == 0 ? j : peers.Count - 1 - j;
+                    string summary = peers[p].RunRound(workload, settings, block, samples[p]);
+                    output.WriteLine($"# {workload.Name} round {round + 1} ({block} reps) {peers[p].Name}: {summary}");
+                }
+                done += block;
+            }
+            foreach (Figure figure in workload.Figures.Where(f => f.PerRepetition))
+                for (int p = 0; p < peers.Count; p++)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"# {figure.Name} per repetition ({figure.Unit}) {peers[p].Name}: {string.Join(' ', samples[p].Values(figure.Name).Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}"));
+            output.Flush();
+            results.Add((workload, samples));
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// A Markdown table: one row per figure, one column per peer, and the ratio of
+    /// the second peer (KvmSharp) to the first (C) with the target where one is set.
+    /// </summary>
+    public void PrintTable(IReadOnlyList<(Workload Workload, IReadOnlyList<Samples> Samples)> results)
+    {
+        bool ratio = peers.Count == 2;
+        var header = new List<string> { "workload", "unit" };
+        header.AddRange(peers.Select(p => p.Name));
+        if (ratio)
+            header.AddRange([$"{peers[1].Name}/{peers[0].Name}", "target"]);
+        output.WriteLine($"| {string.Join(" | ", header)} |");
+        output.WriteLine($"|{string.Join("|", header.Select((_, i) => i < 2 ? "---" : "---:"))}|");
+        foreach (var (workload, samples) in results)
+        {
+            foreach (Figure figure in workload.Figures)
+            {
+                var medians = samples.Select(s => s.Median(figure.Name)).ToArray();
+                var cells = new List<string> { figure.Label, figure.Unit };
+                cells.AddRange(medians.Select(m => m is { } v ? Format(v) : "-"));
+                if (ratio)
+                {
+                    double? quotient = medians[0] is > 0 && medians[1] is { } second ? second / medians[0] : null;
+                    cells.Add(quotient is { } q ? q.ToString("F3", CultureInfo.InvariantCulture) : "-");
+                    cells.Add(figure.Target is not { } target ? ""
+                        : quotient is not { } r ? $"≤ {target:F2}"
+                        : $"≤ {target:F2} {(r <= target ? "met" : "MISSED")}");
+                }
+                output.WriteLine($"| {string.Join(" | ", cells)} |");
+            }
+        }
+        output.Flush();
+    }
+
+    private static string Format(double value) =>
+        value.ToString(value >= 100 ? "N0" : "N1", CultureInfo.InvariantCulture);
+}

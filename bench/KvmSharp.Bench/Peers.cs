@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace KvmSharp.Bench;
+
+/// <summary>One side of the comparison: something that runs a round of a workload and reports samples.</summary>
+internal interface IPeer
+{
+    /// <summary>The column header.</summary>
+    string Name { get; }
+
+    /// <summary>Gets the peer ready for <paramref name="workload"/> (untimed).</summary>
+    void WarmUp(Workload workload, BenchSettings settings);
+
+    /// <summary>Runs one round and adds its samples; returns a one-line summary for the log.</summary>
+    string RunRound(Workload workload, BenchSettings settings, int repetitions, Samples samples);
+}
+
+/// <summary>The C program of bench/c (kvmbench), one process per round; its output format is in bench/c/README.md.</summary>
+internal sealed class CPeer(string program) : IPeer
+{
+    private const string PerRepetitionMarker = " per repetition (";
+
+    public string Name => "C";
+
+    public string Program { get; } = program;
+
+    // A compiled C program has nothing to warm up; each run warms its own VM.
+    public void WarmUp(Workload workload, BenchSettings settings)
+    {
+    }
+
+    public string RunRound(Workload workload, BenchSettings settings, int repetitions, Samples samples)
+    {
+        var arguments = workload.CPeerArguments(settings, repetitions);
+        string output = Run(arguments);
+        var perRepetition = new Dictionary<string, double[]>();
+        var medians = new Dictionary<string, double>();
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.StartsWith('#'))
+            {
+                // "# NAME per repetition (UNIT): v1 v2 ..."
+                int marker = line.IndexOf(PerRepetitionMarker, StringComparison.Ordinal);
+                int colon = line.IndexOf("): ", StringComparison.Ordinal);
+                if (marker > 2 && colon > marker)
+                    perRepetition[line[2..marker]] = line[(colon + 3)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Parse).ToArray();
+                continue;
+            }
+            string[] fields = line.Split(' ');
+            if (fields.Length == 3)
+                medians[fields[0]] = Parse(fields[1]);
+        }
+
+        var adapted = workload.AdaptCPeerMedians(medians);
+        foreach (Figure figure in workload.Figures)
+        {
+            if (figure.PerRepetition)
+            {
+                if (!perRepetition.TryGetValue(figure.Name, out var values) || values.Length != repetitions)
+                    throw new BenchException($"{Program} {string.Join(' ', arguments)}: no per-repetition values of {figure.Name} in its output");
+                samples.AddRange(figure.Name, values);
+            }
+            else if (adapted.TryGetValue(figure.Name, out double median))
+                samples.Add(figure.Name, median);
+            else
+                throw new BenchException($"{Program} {string.Join(' ', arguments)}: no {figure.Name} in its output");
+        }
+        return string.Join("; ", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')));
+    }
+
+    private static double Parse(string text) => double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    private string Run(IReadOnlyList<string> arguments)
+    {
+        var start = new ProcessStartInfo(Program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = System.Diagnostics.Process.Start(start)
+            ?? throw new BenchException($"{Program}: could not be started");
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Result.Trim()}");
+        return output;
+    }
+}
+
+/// <summary>KvmSharp's typed API on one kernel, in this process.</summary>
+internal sealed class KvmSharpPeer(Kvm kvm) : IPeer
+{
+    private readonly HashSet<string> _warm = new();
+
+    public string Name => "KvmSharp";
+
+    public Kvm Kvm { get; } = kvm;
+
+    // The C peer is compiled ahead of time; this warm-up is this side's compile
+    // step (JIT tiers, first-call stubs), so that rounds measure steady state as the C side does.
+    public void WarmUp(Workload workload, BenchSettings settings)
+    {
+        if (_warm.Add(workload.Name))
+            workload.WarmUpKvmSharp(Kvm, settings);
+    }
+
+    public string RunRound(Workload workload, BenchSettings settings, int repetitions, Samples samples)
+    {
+        var round = new Samples();
+        workload.RunKvmSharp(Kvm, settings, repetitions, round);
+        var parts = new List<string>();
+        foreach (Figure figure in workload.Figures)
+        {
+            var values = round.Values(figure.Name);
+            samples.AddRange(figure.Name, values);
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{figure.Name} {Statistics.Median(values):F1} {figure.Unit}"));
+        }
+        return string.Join("; ", parts);
+    }
+}
