@@ -23,7 +23,7 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
         {
             int repetitions = settings.Repetitions ?? workload.DefaultRepetitions;
             var samples = peers.Select(_ => new Samples()).ToArray();
-            foreach (IPeer peer in peers)
+            foreach (IPeer peer in peers.Where(p => p.Runs(workload)))
                 peer.WarmUp(workload, settings);
             int round = 0;
             for (int done = 0; done < repetitions; round++)
@@ -32,6 +32,8 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
                 for (int j = 0; j < peers.Count; j++)
                 {
                     int p = round % 2 == 0 ? j : peers.Count - 1 - j;
+                    if (!peers[p].Runs(workload))
+                        continue;
                     string summary = peers[p].RunRound(workload, settings, block, samples[p]);
                     output.WriteLine($"# {workload.Name} round {round + 1} ({block} reps) {peers[p].Name}: {summary}");
                 }
@@ -39,7 +41,8 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
             }
             foreach (Figure figure in workload.Figures.Where(f => f.PerRepetition))
                 for (int p = 0; p < peers.Count; p++)
-                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    if (peers[p].Runs(workload))
+                        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"# {figure.Name} per repetition ({figure.Unit}) {peers[p].Name}: {string.Join(' ', samples[p].Values(figure.Name).Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}"));
             output.Flush();
             results.Add((workload, samples));

@@ -9,6 +9,8 @@ internal interface IPeer
     /// <summary>The column header.</summary>
     string Name { get; }
 
+    bool Runs(Workload workload);
+
     /// <summary>Gets the peer ready for <paramref name="workload"/> (untimed).</summary>
     void WarmUp(Workload workload, BenchSettings settings);
 
@@ -24,6 +26,8 @@ internal sealed class CPeer(string program) : IPeer
     public string Name => "C";
 
     public string Program { get; } = program;
+
+    public bool Runs(Workload workload) => workload.HasCPeer;
 
     // A compiled C program has nothing to warm up; each run warms its own VM.
     public void WarmUp(Workload workload, BenchSettings settings)
@@ -100,6 +104,8 @@ internal sealed class KvmSharpPeer(Kvm kvm) : IPeer
     public string Name => "KvmSharp";
 
     public Kvm Kvm { get; } = kvm;
+
+    public bool Runs(Workload workload) => true;
 
     // The C peer is compiled ahead of time; this warm-up is this side's compile
     // step (JIT tiers, first-call stubs), so that rounds measure steady state as the C side does.

@@ -6,7 +6,7 @@ using KvmSharp.Kernel;
 
 const int UsageError = 2;
 
-Workload[] workloads = [new CreateWorkload(), new PioWorkload(), new MmioWorkload(), new ImmediateExitWorkload()];
+Workload[] workloads = [new CreateWorkload(), new PioWorkload(), new MmioWorkload(), new ImmediateExitWorkload(), new OverheadWorkload()];
 string[] peerNames = ["c", "kvmsharp"];
 
 var only = new Option<string[]>("--only")

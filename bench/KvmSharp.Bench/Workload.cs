@@ -24,6 +24,9 @@ internal abstract class Workload
     /// <summary>Repetitions per round: small enough that both peers alternate often under changing load.</summary>
     public abstract int RepetitionsPerRound { get; }
 
+    /// <summary>False for rows that only KvmSharp measures (the C peer has no such subcommand).</summary>
+    public virtual bool HasCPeer => true;
+
     public abstract IReadOnlyList<string> CPeerArguments(BenchSettings settings, int repetitions);
 
     /// <summary>Runs one block of <paramref name="repetitions"/> through KvmSharp and adds what it measured.</summary>
