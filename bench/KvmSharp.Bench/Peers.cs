@@ -87,11 +87,14 @@ internal sealed class CPeer(string program) : IPeer
             start.ArgumentList.Add(argument);
         using var process = System.Diagnostics.Process.Start(start)
             ?? throw new BenchException($"{Program}: could not be started");
-        var error = process.StandardError.ReadToEndAsync();
+        // Read one stream after the other: the C peer writes at most an error line to
+        // stderr, and an asynchronous read would start pool threads, whose stacks add
+        // mappings to this process that KVM_CREATE_VM then has to walk.
         string output = process.StandardOutput.ReadToEnd();
+        string error = process.StandardError.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0)
-            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Result.Trim()}");
+            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Trim()}");
         return output;
     }
 }

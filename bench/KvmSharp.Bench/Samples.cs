@@ -33,6 +33,8 @@ internal sealed class Samples
         _values.TryGetValue(figure, out var list) ? list : Array.Empty<double>();
 
     public double? Median(string figure) => Values(figure) is { Count: > 0 } values ? Statistics.Median(values) : null;
+
+    public double? Best(string figure) => Values(figure) is { Count: > 0 } values ? values.Min() : null;
 }
 
 internal static class Statistics
