@@ -1,7 +1,7 @@
 namespace KvmSharp.Abi;
 
 /// <summary>Plain numeric facts of linux/kvm.h and asm/kvm.h (x86-64).</summary>
-public static class KvmConstants
+public static partial class KvmConstants
 {
     public const int KVM_API_VERSION = 12;
     public const int KVM_NR_INTERRUPTS = 256;

@@ -18,6 +18,7 @@ public static class KvmSharpCommand
     {
         var root = new RootCommand("KvmSharp: the Linux KVM API in C#, with a software kernel and a virtual machine monitor.");
         root.Subcommands.Add(InfoCommand.Create(output));
+        root.Subcommands.Add(RunCommand.Create(output, error));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

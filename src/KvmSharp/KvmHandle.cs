@@ -34,6 +34,13 @@ public sealed class KvmHandle : SafeHandle
         return result;
     }
 
+    /// <summary>
+    /// The raw seam: ioctl(fd, request, arg) on this handle's kernel, returning
+    /// the kernel's result or a negated errno. A closed handle gives -EBADF, as
+    /// the kernel would. For requests the typed API does not wrap.
+    /// </summary>
+    public int Ioctl(ulong request, nint arg) => TryCall(request, arg);
+
     /// <summary>Issues a request; returns the kernel's result or a negated errno. A closed handle gives -EBADF, as the kernel would.</summary>
     internal int TryCall(ulong request, nint arg)
     {

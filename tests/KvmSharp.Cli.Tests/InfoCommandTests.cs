@@ -50,6 +50,17 @@ public class InfoCommandTests
     }
 
     [Fact]
+    public void InfoOnSoftShowsWhatSoftImplements()
+    {
+        var result = CliProcess.Run("info", "--backend", "soft");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("kernel:        soft", result.Stdout);
+        Assert.Contains("API version:   12", result.Stdout);
+        Assert.Matches(@"KVM_CAP_USER_MEMORY\s+1", result.Stdout);
+        Assert.DoesNotMatch(@"KVM_CAP_IRQCHIP\s", result.Stdout); // Not until Soft has one.
+    }
+
+    [Fact]
     public void HostBackendWithoutDevKvmSaysSoInOneLine()
     {
         var result = CliProcess.Run(new Dictionary<string, string> { [HostKernel.DevicePathVariable] = "/nonexistent/kvm" }, "info", "--backend", "host");

@@ -155,6 +155,34 @@ public struct KvmIrqRoutingMsi
     [FieldOffset(12)] public uint Devid;
 }
 
+/// <summary>struct kvm_irq_routing_s390_adapter.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmIrqRoutingS390Adapter
+{
+    public ulong IndAddr;
+    public ulong SummaryAddr;
+    public ulong IndOffset;
+    public uint SummaryOffset;
+    public uint AdapterId;
+}
+
+/// <summary>struct kvm_irq_routing_hv_sint: a Hyper-V synthetic interrupt.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmIrqRoutingHvSint
+{
+    public uint Vcpu;
+    public uint Sint;
+}
+
+/// <summary>struct kvm_irq_routing_xen_evtchn: a Xen event channel (also KVM_XEN_HVM_EVTCHN_SEND).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmIrqRoutingXenEvtchn
+{
+    public uint Port;
+    public uint Vcpu;
+    public uint Priority;
+}
+
 /// <summary>struct kvm_irq_routing_entry.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 48)]
 public unsafe struct KvmIrqRoutingEntry
@@ -167,14 +195,31 @@ public unsafe struct KvmIrqRoutingEntry
     [FieldOffset(16)] public KvmIrqRoutingIrqchip Irqchip;
     [CName("u.msi")]
     [FieldOffset(16)] public KvmIrqRoutingMsi Msi;
+    [CName("u.adapter")]
+    [FieldOffset(16)] public KvmIrqRoutingS390Adapter Adapter;
+    [CName("u.hv_sint")]
+    [FieldOffset(16)] public KvmIrqRoutingHvSint HvSint;
+    [CName("u.xen_evtchn")]
+    [FieldOffset(16)] public KvmIrqRoutingXenEvtchn XenEvtchn;
     [CName("u.pad")]
     [FieldOffset(16)] public fixed uint UnionPad[8];
 }
 
 /// <summary>struct kvm_irq_routing: header of KVM_SET_GSI_ROUTING; <see cref="Nr"/> entries follow.</summary>
+[CTrailingArray("entries", typeof(KvmIrqRoutingEntry))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmIrqRouting
 {
     public uint Nr;
     public uint Flags;
+}
+
+/// <summary>struct kvm_hyperv_eventfd (KVM_HYPERV_EVENTFD).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmHypervEventfd
+{
+    public uint ConnId;
+    public int Fd;
+    public uint Flags;
+    public fixed uint Padding[3];
 }

@@ -64,3 +64,40 @@ public struct KvmCoalescedMmioZone
     public uint Size;
     public uint Pad;
 }
+
+/// <summary>struct kvm_coalesced_mmio: one write recorded in the coalesced-MMIO ring.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmCoalescedMmio
+{
+    public ulong PhysAddr;
+    public uint Len;
+    /// <summary>C: union { __u32 pad; __u32 pio; }.</summary>
+    public uint Pio;
+    public fixed byte Data[8];
+}
+
+/// <summary>struct kvm_coalesced_mmio_ring: the ring page's header; kvm_coalesced_mmio entries follow it directly.</summary>
+[CTrailingArray("coalesced_mmio", typeof(KvmCoalescedMmio))]
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmCoalescedMmioRing
+{
+    public uint First;
+    public uint Last;
+}
+
+/// <summary>struct kvm_dirty_gfn: one entry of a vCPU's dirty ring.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmDirtyGfn
+{
+    public uint Flags;
+    public uint Slot;
+    public ulong Offset;
+}
+
+/// <summary>struct kvm_enc_region (KVM_MEMORY_ENCRYPT_REG/UNREG_REGION).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KvmEncRegion
+{
+    public ulong Addr;
+    public ulong Size;
+}

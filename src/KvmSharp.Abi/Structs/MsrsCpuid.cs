@@ -12,6 +12,7 @@ public struct KvmMsrEntry
 }
 
 /// <summary>struct kvm_msrs: header of KVM_GET/SET_MSRS; <see cref="Nmsrs"/> entries follow.</summary>
+[CTrailingArray("entries", typeof(KvmMsrEntry))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmMsrs
 {
@@ -20,6 +21,7 @@ public struct KvmMsrs
 }
 
 /// <summary>struct kvm_msr_list: header of KVM_GET_MSR_INDEX_LIST; <see cref="Nmsrs"/> u32 indices follow.</summary>
+[CTrailingArray("indices", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmMsrList
 {
@@ -41,6 +43,7 @@ public unsafe struct KvmCpuidEntry2
 }
 
 /// <summary>struct kvm_cpuid2: header of KVM_SET/GET_CPUID2 and KVM_GET_SUPPORTED_CPUID; entries follow.</summary>
+[CTrailingArray("entries", typeof(KvmCpuidEntry2))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmCpuid2
 {
@@ -61,6 +64,7 @@ public struct KvmCpuidEntry
 }
 
 /// <summary>struct kvm_cpuid: header of KVM_SET_CPUID; entries follow.</summary>
+[CTrailingArray("entries", typeof(KvmCpuidEntry))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmCpuid
 {

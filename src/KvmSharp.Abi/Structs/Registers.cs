@@ -82,6 +82,7 @@ public unsafe struct KvmDebugregs
 }
 
 /// <summary>struct kvm_xsave: the legacy 4 KiB XSAVE area (KVM_GET/SET_XSAVE).</summary>
+[CTrailingArray("extra", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct KvmXsave
 {
@@ -111,4 +112,23 @@ public unsafe struct KvmXcrs
     public uint Flags;
     public KvmXcrArray Xcrs;
     public fixed ulong Padding[16];
+}
+
+/// <summary>
+/// struct kvm_sregs2 (KVM_GET/SET_SREGS2): kvm_sregs without the interrupt
+/// bitmap (pending interrupts travel in kvm_vcpu_events instead), plus the
+/// PAE page-directory pointers.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KvmSregs2
+{
+    public KvmSegment Cs, Ds, Es, Fs, Gs, Ss;
+    public KvmSegment Tr, Ldt;
+    public KvmDtable Gdt, Idt;
+    public ulong Cr0, Cr2, Cr3, Cr4, Cr8;
+    public ulong Efer;
+    public ulong ApicBase;
+    /// <summary>KVM_SREGS2_FLAGS_PDPTRS_VALID when <see cref="Pdptrs"/> holds the PDPTEs.</summary>
+    public ulong Flags;
+    public fixed ulong Pdptrs[4];
 }

@@ -31,11 +31,25 @@ public unsafe struct KvmRun
     [FieldOffset(32)] public KvmRunMmio Mmio;
     [FieldOffset(32)] public KvmRunHypercall Hypercall;
     [FieldOffset(32)] public KvmRunTprAccess TprAccess;
+    [FieldOffset(32)] public KvmRunS390Sieic S390Sieic;
+    [FieldOffset(32)] public ulong S390ResetFlags;
+    [FieldOffset(32)] public KvmRunS390Ucontrol S390Ucontrol;
+    [FieldOffset(32)] public KvmRunDcr Dcr;
     [FieldOffset(32)] public KvmRunInternal Internal;
     [FieldOffset(32)] public KvmRunEmulationFailure EmulationFailure;
+    [FieldOffset(32)] public KvmRunOsi Osi;
+    [FieldOffset(32)] public KvmRunPaprHcall PaprHcall;
+    [FieldOffset(32)] public KvmRunS390Tsch S390Tsch;
+    [FieldOffset(32)] public KvmRunEpr Epr;
     [FieldOffset(32)] public KvmRunSystemEvent SystemEvent;
+    [FieldOffset(32)] public KvmRunS390Stsi S390Stsi;
     [FieldOffset(32)] public KvmRunEoi Eoi;
+    [FieldOffset(32)] public KvmHypervExit Hyperv;
+    [FieldOffset(32)] public KvmRunArmNisv ArmNisv;
     [FieldOffset(32)] public KvmRunMsr Msr;
+    [FieldOffset(32)] public KvmXenExit Xen;
+    [FieldOffset(32)] public KvmRunRiscvSbi RiscvSbi;
+    [FieldOffset(32)] public KvmRunRiscvCsr RiscvCsr;
     [FieldOffset(32)] public KvmRunNotify Notify;
     [CName("padding")]
     [FieldOffset(32)] public fixed byte PayloadPadding[256];

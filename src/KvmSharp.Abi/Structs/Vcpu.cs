@@ -109,6 +109,7 @@ public struct KvmOneReg
 }
 
 /// <summary>struct kvm_reg_list: header of KVM_GET_REG_LIST; <see cref="N"/> u64 ids follow.</summary>
+[CTrailingArray("reg", typeof(ulong))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmRegList
 {
@@ -116,6 +117,7 @@ public struct KvmRegList
 }
 
 /// <summary>struct kvm_signal_mask: header of KVM_SET_SIGNAL_MASK; <see cref="Len"/> bytes of sigset follow.</summary>
+[CTrailingArray("sigset", typeof(byte))]
 [StructLayout(LayoutKind.Sequential)]
 public struct KvmSignalMask
 {

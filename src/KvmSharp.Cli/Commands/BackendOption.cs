@@ -13,19 +13,9 @@ internal static class BackendOption
             Description = "Which kernel runs the VM: host (/dev/kvm), soft (KvmSharp's software hypervisor), or auto (host where /dev/kvm opens, else soft).",
             DefaultValueFactory = _ => "auto",
         };
-        option.AcceptOnlyFromAmong("auto", "host", "soft");
+        option.AcceptOnlyFromAmong(Vmm.KernelChoice.Names);
         return option;
     }
 
-    public static IKvmKernel Open(string backend)
-    {
-        if (backend == "host")
-        {
-            var host = new HostKernel();
-            if (!host.IsAvailable())
-                throw new NotSupportedException($"The host kernel is not available: {host.DevicePath} cannot be opened.");
-            return host;
-        }
-        return KvmKernels.Create(backend);
-    }
+    public static IKvmKernel Open(string backend) => Vmm.KernelChoice.Open(backend);
 }

@@ -45,9 +45,7 @@ public sealed class AbiChecks
             string subject = $"{enumType.Name}.{member.Name}";
             if (IsExempt(member, subject))
                 continue;
-            var value = member.GetValue(null)!;
-            long number = Convert.ToInt64(Convert.ChangeType(value, Enum.GetUnderlyingType(enumType)));
-            Checks.Add(new ProbeCheck(subject, CNaming.ConstantExpression(member), number));
+            Checks.Add(new ProbeCheck(subject, CNaming.ConstantExpression(member), AsInt64(member.GetValue(null)!)));
         }
     }
 
@@ -64,10 +62,11 @@ public sealed class AbiChecks
         }
     }
 
+    /// <summary>The probe prints every C value as a long long; unsigned 64-bit values compare by their bits.</summary>
     private static long AsInt64(object value) => value switch
     {
+        Enum e => AsInt64(Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()))),
         ulong u => unchecked((long)u),
-        Enum e => Convert.ToInt64(Convert.ChangeType(e, Enum.GetUnderlyingType(e.GetType()))),
         _ => Convert.ToInt64(value),
     };
 
@@ -82,7 +81,26 @@ public sealed class AbiChecks
 
         string cType = "struct " + CNaming.StructTag(type);
         Checks.Add(new ProbeCheck(type.Name, $"sizeof({cType})", ManagedLayout.SizeOf(type)));
+        AddAlignmentAndTrailingArrays(type, cType);
         AddFields(type, cType, memberPrefix: "", subjectPrefix: type.Name, baseOffset: 0);
+    }
+
+    /// <summary>
+    /// Alignment decides where a struct lands inside another one. In C a
+    /// flexible array member adds its element's alignment, and its elements
+    /// must start where the C# struct ends.
+    /// </summary>
+    private void AddAlignmentAndTrailingArrays(Type type, string cType)
+    {
+        int alignment = ManagedLayout.AlignmentOf(type);
+        foreach (var trailing in type.GetCustomAttributes<CTrailingArrayAttribute>())
+        {
+            string subject = $"{type.Name}.{trailing.Member}[]";
+            Checks.Add(new ProbeCheck(subject, $"offsetof({cType}, {trailing.Member})", ManagedLayout.SizeOf(type)));
+            Checks.Add(new ProbeCheck(subject + "[0] (size)", $"sizeof((({cType} *)0)->{trailing.Member}[0])", ManagedLayout.SizeOf(trailing.ElementType)));
+            alignment = Math.Max(alignment, ManagedLayout.AlignmentOf(trailing.ElementType));
+        }
+        Checks.Add(new ProbeCheck(type.Name + " (alignment)", $"_Alignof({cType})", alignment));
     }
 
     private void AddFields(Type type, string cType, string memberPrefix, string subjectPrefix, int baseOffset)

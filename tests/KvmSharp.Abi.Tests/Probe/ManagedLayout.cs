@@ -20,6 +20,17 @@ public static class ManagedLayout
     public static bool IsBlittable(Type type) =>
         !(bool)ContainsReferencesGeneric.MakeGenericMethod(type).Invoke(null, null)!;
 
+    /// <summary>The alignment the runtime gives <paramref name="type"/> when it is a field: where it lands after a single byte.</summary>
+    public static int AlignmentOf(Type type) =>
+        OffsetOf(typeof(AfterOneByte<>).MakeGenericType(type).GetField(nameof(AfterOneByte<byte>.Value))!);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct AfterOneByte<T> where T : struct
+    {
+        public byte Lead;
+        public T Value;
+    }
+
     /// <summary>Bytes from the start of the declaring struct to <paramref name="field"/>.</summary>
     public static int OffsetOf(FieldInfo field)
     {

@@ -1,0 +1,325 @@
+using System.Runtime.CompilerServices;
+
+namespace KvmSharp.Soft.Cpu;
+
+public sealed unsafe partial class X86Cpu
+{
+    private struct MmioRecord
+    {
+        public ulong Address;
+        public int Size;
+        public ulong Data;
+    }
+
+    /// <summary>MMIO reads already answered by the kernel, consumed in order when the instruction re-executes.</summary>
+    private readonly MmioRecord[] _mmioReplay = new MmioRecord[8];
+    private int _mmioReplayCount;
+    private int _mmioReplayIndex;
+
+    /// <summary>MMIO writes of the current instruction, reported one exit each.</summary>
+    private readonly MmioRecord[] _pendingMmioWrites = new MmioRecord[16];
+    private int _pendingMmioWriteCount;
+    private int _pendingMmioWriteIndex;
+
+    /// <summary>Descriptor-table and TSS accesses are supervisor accesses even at CPL 3.</summary>
+    private bool _systemAccess;
+
+    private bool UserAccess => _cpl == 3 && !_systemAccess;
+
+    // ---- Segmentation ---------------------------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong ToLinear(int segment, ulong offset, int size, AccessKind kind)
+    {
+        if (_mode64)
+        {
+            ulong linear = segment >= (int)SegmentIndex.FS ? Segments[segment].Base + offset : offset;
+            if (!IsCanonical(linear))
+                throw segment == (int)SegmentIndex.SS ? Fault(X86.VectorStackFault, 0) : Gp0();
+            return linear;
+        }
+        return ToLinearLegacy(segment, offset, size, kind);
+    }
+
+    private ulong ToLinearLegacy(int segment, ulong offset, int size, AccessKind kind)
+    {
+        ref SegmentCache s = ref Segments[segment];
+        bool stack = segment == (int)SegmentIndex.SS;
+        if (_protectedMode && (Rflags & X86.FlagVm86) == 0)
+        {
+            if (s.Unusable || (!s.Present && s.Selector < 4 && !_longMode))
+                throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
+            if (kind == AccessKind.Write && (s.IsCode || (s.Type & 2) == 0) && s.S)
+                throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
+            if (kind == AccessKind.Read && s.IsCode && (s.Type & 2) == 0)
+                throw Gp0();
+        }
+        ulong last = offset + (ulong)size - 1;
+        if (s.S && !s.IsCode && (s.Type & 4) != 0)
+        {
+            ulong upper = s.Db ? 0xFFFFFFFFUL : 0xFFFFUL;
+            if (offset <= s.Limit || last > upper)
+                throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
+        }
+        else if (last > s.Limit)
+        {
+            throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
+        }
+        return (s.Base + offset) & 0xFFFFFFFF;
+    }
+
+    private bool IsCanonical(ulong linear)
+    {
+        int shift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
+        return (ulong)(((long)linear << shift) >> shift) == linear;
+    }
+
+    // ---- Segmented accesses used by instructions ------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong ReadMemory(int segment, ulong offset, int size) =>
+        ReadLinear(ToLinear(segment, offset, size, AccessKind.Read), size);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteMemory(int segment, ulong offset, int size, ulong value) =>
+        WriteLinear(ToLinear(segment, offset, size, AccessKind.Write), size, value);
+
+    // ---- Linear accesses ------------------------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong ReadLinear(ulong linear, int size)
+    {
+        if ((linear & 0xFFF) + (ulong)size <= 0x1000)
+        {
+            byte* host = TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical);
+            if (host != null) return LoadHost(host, size);
+            return ReadPhysicalSlow(physical, size);
+        }
+        return ReadLinearCrossPage(linear, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteLinear(ulong linear, int size, ulong value)
+    {
+        if ((linear & 0xFFF) + (ulong)size <= 0x1000)
+        {
+            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical);
+            if (host != null)
+            {
+                StoreHost(host, size, value);
+                return;
+            }
+            WritePhysicalSlow(physical, size, value);
+            return;
+        }
+        WriteLinearCrossPage(linear, size, value);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong LoadHost(byte* host, int size) => size switch
+    {
+        1 => *host,
+        2 => Unsafe.ReadUnaligned<ushort>(host),
+        4 => Unsafe.ReadUnaligned<uint>(host),
+        _ => Unsafe.ReadUnaligned<ulong>(host),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreHost(byte* host, int size, ulong value)
+    {
+        switch (size)
+        {
+            case 1: *host = (byte)value; break;
+            case 2: Unsafe.WriteUnaligned(host, (ushort)value); break;
+            case 4: Unsafe.WriteUnaligned(host, (uint)value); break;
+            default: Unsafe.WriteUnaligned(host, value); break;
+        }
+    }
+
+    private ulong ReadLinearCrossPage(ulong linear, int size)
+    {
+        int firstPart = (int)(0x1000 - (linear & 0xFFF));
+        ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
+        // Translate both halves before touching memory so a fault on either leaves no side effects.
+        TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1);
+        TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2);
+        ulong low = ReadPhysical(physical1, firstPart);
+        ulong high = ReadPhysical(physical2, size - firstPart);
+        return low | (high << (firstPart * 8));
+    }
+
+    private void WriteLinearCrossPage(ulong linear, int size, ulong value)
+    {
+        int firstPart = (int)(0x1000 - (linear & 0xFFF));
+        ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
+        TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1);
+        TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2);
+        WritePhysical(physical1, firstPart, value);
+        WritePhysical(physical2, size - firstPart, value >> (firstPart * 8));
+    }
+
+    private ulong LinearMask => _longMode ? ulong.MaxValue : 0xFFFFFFFF;
+
+    /// <summary>Reads 1..8 bytes that lie within one physical page.</summary>
+    private ulong ReadPhysical(ulong physical, int size)
+    {
+        byte* page = _memory.GetHostPage(physical & ~0xFFFUL, false);
+        if (page == null) return MmioRead(physical, size);
+        byte* host = page + (physical & 0xFFF);
+        ulong value = 0;
+        for (int i = 0; i < size; i++) value |= (ulong)host[i] << (i * 8);
+        return value;
+    }
+
+    private void WritePhysical(ulong physical, int size, ulong value)
+    {
+        byte* page = _memory.GetHostPage(physical & ~0xFFFUL, true);
+        if (page == null)
+        {
+            MmioWrite(physical, size, value);
+            return;
+        }
+        byte* host = page + (physical & 0xFFF);
+        for (int i = 0; i < size; i++) host[i] = (byte)(value >> (i * 8));
+        NoteWrite(physical & ~0xFFFUL);
+    }
+
+    private ulong ReadPhysicalSlow(ulong physical, int size)
+    {
+        byte* page = _memory.GetHostPage(physical & ~0xFFFUL, false);
+        if (page == null) return MmioRead(physical, size);
+        return LoadHost(page + (physical & 0xFFF), size);
+    }
+
+    private void WritePhysicalSlow(ulong physical, int size, ulong value)
+    {
+        byte* page = _memory.GetHostPage(physical & ~0xFFFUL, true);
+        if (page == null)
+        {
+            MmioWrite(physical, size, value);
+            return;
+        }
+        StoreHost(page + (physical & 0xFFF), size, value);
+        NoteWrite(physical & ~0xFFFUL);
+    }
+
+    /// <summary>
+    /// Bytes for accesses wider than 8 (SSE, descriptor tables, FXSAVE). Splits by page and by 8-byte MMIO fragments.
+    /// </summary>
+    private void ReadLinearBytes(ulong linear, Span<byte> destination)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            ulong address = (linear + (ulong)done) & LinearMask;
+            int chunk = Math.Min(destination.Length - done, (int)(0x1000 - (address & 0xFFF)));
+            chunk = Math.Min(chunk, 8);
+            ulong value = ReadLinear(address, chunk);
+            for (int i = 0; i < chunk; i++) destination[done + i] = (byte)(value >> (i * 8));
+            done += chunk;
+        }
+    }
+
+    private void WriteLinearBytes(ulong linear, ReadOnlySpan<byte> source)
+    {
+        // Probe every page first: a fault part-way must not leave a partial write.
+        for (ulong page = linear & ~0xFFFUL; page <= ((linear + (ulong)source.Length - 1) & ~0xFFFUL); page += 0x1000)
+            TranslateLinear(Math.Max(page, linear), AccessKind.Write, UserAccess, out _);
+        int done = 0;
+        while (done < source.Length)
+        {
+            ulong address = (linear + (ulong)done) & LinearMask;
+            int chunk = Math.Min(source.Length - done, (int)(0x1000 - (address & 0xFFF)));
+            chunk = Math.Min(chunk, 8);
+            ulong value = 0;
+            for (int i = 0; i < chunk; i++) value |= (ulong)source[done + i] << (i * 8);
+            WriteLinear(address, chunk, value);
+            done += chunk;
+        }
+    }
+
+    // ---- MMIO -----------------------------------------------------------------------------------
+
+    private ulong MmioRead(ulong physical, int size)
+    {
+        if (_mmioReplayIndex < _mmioReplayCount)
+        {
+            MmioRecord record = _mmioReplay[_mmioReplayIndex++];
+            if (record.Address == physical && record.Size == size)
+                return record.Data;
+            throw new UnsupportedInstructionException($"MMIO replay mismatch at 0x{physical:x}");
+        }
+        if (_mmioReplayCount == _mmioReplay.Length)
+            throw new UnsupportedInstructionException("too many MMIO reads in one instruction");
+        Exit.MmioAddress = physical;
+        Exit.MmioSize = (byte)size;
+        Exit.MmioIsWrite = false;
+        Exit.MmioData = 0;
+        MmioReadData = 0;
+        _pendingMmioReadAddress = physical;
+        _pendingMmioReadSize = size;
+        _pending = PendingKind.MmioRead;
+        Rip = _instructionRip;
+        SetExit(CpuExitReason.Mmio);
+        throw CpuExitException.Instance;
+    }
+
+    private void MmioWrite(ulong physical, int size, ulong value)
+    {
+        if (_pendingMmioWriteCount == _pendingMmioWrites.Length)
+            throw new UnsupportedInstructionException("too many MMIO writes in one instruction");
+        ulong mask = size == 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
+        _pendingMmioWrites[_pendingMmioWriteCount++] = new MmioRecord { Address = physical, Size = size, Data = value & mask };
+    }
+
+    /// <summary>Reports the next queued MMIO write as the exit. Returns false when none is left.</summary>
+    private bool ReportNextMmioWrite()
+    {
+        if (_pendingMmioWriteIndex >= _pendingMmioWriteCount)
+        {
+            _pendingMmioWriteCount = 0;
+            _pendingMmioWriteIndex = 0;
+            return false;
+        }
+        MmioRecord record = _pendingMmioWrites[_pendingMmioWriteIndex++];
+        Exit.MmioAddress = record.Address;
+        Exit.MmioSize = (byte)record.Size;
+        Exit.MmioIsWrite = true;
+        Exit.MmioData = record.Data;
+        SetExit(CpuExitReason.Mmio);
+        return true;
+    }
+
+    // ---- System (supervisor) linear accesses ----------------------------------------------------
+
+    private ulong ReadSystem(ulong linear, int size)
+    {
+        bool saved = _systemAccess;
+        _systemAccess = true;
+        try { return ReadLinear(linear & LinearMask, size); }
+        finally { _systemAccess = saved; }
+    }
+
+    private void WriteSystem(ulong linear, int size, ulong value)
+    {
+        bool saved = _systemAccess;
+        _systemAccess = true;
+        try { WriteLinear(linear & LinearMask, size, value); }
+        finally { _systemAccess = saved; }
+    }
+
+    // ---- Host helpers for the kernel and tests -------------------------------------------------
+
+    /// <summary>Reads guest-virtual memory with the current translation, as the guest would (may set A bits). For debuggers.</summary>
+    public bool TryReadVirtual(ulong linear, Span<byte> destination)
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            if (!TryTranslate(linear + (ulong)i, out ulong physical, out _, out _)) return false;
+            byte* page = _memory.GetHostPage(physical & ~0xFFFUL, false);
+            if (page == null) return false;
+            destination[i] = page[physical & 0xFFF];
+        }
+        return true;
+    }
+}

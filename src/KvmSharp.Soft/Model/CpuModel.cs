@@ -1,0 +1,50 @@
+using KvmSharp.Abi;
+
+namespace KvmSharp.Soft.Model;
+
+/// <summary>
+/// The processor Soft presents: the CPUID leaves KVM_GET_SUPPORTED_CPUID
+/// reports and the MSRs KVM_GET_MSR_INDEX_LIST lists. Every feature bit set
+/// here is one the Soft CPU implements; nothing more is advertised.
+/// </summary>
+internal static class CpuModel
+{
+    // Leaf 1 EDX bits.
+    private const uint Fpu = 1u << 0, Pse = 1u << 3, Tsc = 1u << 4, Msr = 1u << 5, Pae = 1u << 6,
+        Cx8 = 1u << 8, Sep = 1u << 11, Pge = 1u << 13, Cmov = 1u << 15, Pat = 1u << 16, Pse36 = 1u << 17,
+        Fxsr = 1u << 24, Sse = 1u << 25, Sse2 = 1u << 26;
+    // Leaf 1 ECX bits.
+    private const uint Cx16 = 1u << 13, Movbe = 1u << 22, Popcnt = 1u << 23;
+    // Leaf 0x80000001 EDX / ECX bits.
+    private const uint Syscall = 1u << 11, Nx = 1u << 20, Page1G = 1u << 26, Rdtscp = 1u << 27, LongMode = 1u << 29;
+    private const uint LahfLm = 1u << 0, Abm = 1u << 5;
+
+    /// <summary>"KvmSharpSoft" as CPUID leaf 0 spells a vendor: EBX, EDX, ECX.</summary>
+    private const uint VendorEbx = 0x536d764b, VendorEdx = 0x70726168, VendorEcx = 0x74666f53;
+
+    public static readonly KvmCpuidEntry2[] SupportedCpuid =
+    [
+        new() { Function = 0, Eax = 1, Ebx = VendorEbx, Ecx = VendorEcx, Edx = VendorEdx },
+        // Family 6, model 0x2a-like signature; no APIC until the in-kernel irqchip exists.
+        new() { Function = 1, Eax = 0x000206a0, Ecx = Cx16 | Movbe | Popcnt,
+                Edx = Fpu | Pse | Tsc | Msr | Pae | Cx8 | Sep | Pge | Cmov | Pat | Pse36 | Fxsr | Sse | Sse2 },
+        new() { Function = 0x80000000, Eax = 0x80000008 },
+        new() { Function = 0x80000001, Ecx = LahfLm | Abm, Edx = Syscall | Nx | Page1G | Rdtscp | LongMode },
+        // Physical and linear address widths: 40 and 48 bits.
+        new() { Function = 0x80000008, Eax = 0x3028 },
+    ];
+
+    public const uint MsrTsc = 0x10, MsrApicBase = 0x1b, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176,
+        MsrMiscEnable = 0x1a0, MsrPat = 0x277, MsrEfer = 0xc0000080, MsrStar = 0xc0000081, MsrLstar = 0xc0000082,
+        MsrCstar = 0xc0000083, MsrSfmask = 0xc0000084, MsrFsBase = 0xc0000100, MsrGsBase = 0xc0000101,
+        MsrKernelGsBase = 0xc0000102, MsrTscAux = 0xc0000103;
+
+    /// <summary>The MSRs KVM_GET/SET_MSRS handle on a Soft vCPU, in the order KVM_GET_MSR_INDEX_LIST gives them.</summary>
+    public static readonly uint[] SavedMsrs =
+    [
+        MsrSysenterCs, MsrSysenterEsp, MsrSysenterEip, MsrStar, MsrCstar, MsrKernelGsBase, MsrSfmask, MsrLstar,
+        MsrPat, MsrTsc, MsrTscAux, MsrEfer, MsrFsBase, MsrGsBase, MsrApicBase, MsrMiscEnable,
+    ];
+
+    public const int MaxPhysicalAddressBits = 40;
+}
