@@ -104,7 +104,8 @@ internal sealed class KvmSharpPeer(Kvm kvm) : IPeer
 {
     private readonly HashSet<string> _warm = new();
 
-    public string Name => "KvmSharp";
+    // The host kernel is the plain "KvmSharp" column; another kernel says which.
+    public string Name => Kvm.Kernel.Name == "host" ? "KvmSharp" : $"KvmSharp {Kvm.Kernel.Name}";
 
     public Kvm Kvm { get; } = kvm;
 
