@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace KvmSharp.Bench;
@@ -77,24 +76,9 @@ internal sealed class CPeer(string program) : IPeer
 
     private string Run(IReadOnlyList<string> arguments)
     {
-        var start = new ProcessStartInfo(Program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-            start.ArgumentList.Add(argument);
-        using var process = System.Diagnostics.Process.Start(start)
-            ?? throw new BenchException($"{Program}: could not be started");
-        // Read one stream after the other: the C peer writes at most an error line to
-        // stderr, and an asynchronous read would start pool threads, whose stacks add
-        // mappings to this process that KVM_CREATE_VM then has to walk.
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Trim()}");
+        var (exitCode, output) = LeanSpawn.Run(Program, arguments);
+        if (exitCode != 0)
+            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {exitCode} (its error is above)");
         return output;
     }
 }

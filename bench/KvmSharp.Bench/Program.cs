@@ -85,6 +85,8 @@ root.SetAction(parsed =>
     // KVM_CREATE_VM walks every mapping of the calling process (mmu_notifier_register
     // takes all their locks), so this count explains part of create_step_vm.
     output.WriteLine($"# memory mappings of this process: {File.ReadLines("/proc/self/maps").Count()}");
+    if (Environment.GetEnvironmentVariable("KVMSHARP_BENCH_MAPS") is { Length: > 0 } mapsCopy)
+        File.Copy("/proc/self/maps", mapsCopy, overwrite: true);
     output.WriteLine($"# finished {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC");
     output.WriteLine();
     harness.PrintTable(results);
