@@ -54,8 +54,11 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
     /// <summary>
     /// A Markdown table: one row per figure; per peer its median (the figure) and
     /// its best value; the ratio of the second peer (KvmSharp) to the first (C) for
-    /// both, and the target, judged on the medians. The ratio of the best values is
-    /// the steadier one when other load on the shared cores disturbs single repetitions.
+    /// both, and the target, judged on the medians. Two steadier ratios when other load
+    /// on the shared cores disturbs single repetitions: "paired", the median of the
+    /// ratios of repetitions run next to each other (the same round, the same
+    /// position), which cancels load that changes slower than a round; and the ratio
+    /// of the best values.
     /// </summary>
     public void PrintTable(IReadOnlyList<(Workload Workload, IReadOnlyList<Samples> Samples)> results)
     {
@@ -63,7 +66,7 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
         var header = new List<string> { "workload", "unit" };
         header.AddRange(peers.Select(p => p.Name));
         if (ratio)
-            header.Add($"{peers[1].Name}/{peers[0].Name}");
+            header.AddRange([$"{peers[1].Name}/{peers[0].Name}", "paired"]);
         header.AddRange(peers.Select(p => $"{p.Name} best"));
         if (ratio)
             header.AddRange(["ratio of best", "target"]);
@@ -79,7 +82,7 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
                 cells.AddRange(medians.Select(FormatValue));
                 double? quotient = ratio ? Quotient(medians[1], medians[0]) : null;
                 if (ratio)
-                    cells.Add(FormatRatio(quotient));
+                    cells.AddRange([FormatRatio(quotient), FormatRatio(PairedRatio(samples[0].Values(figure.Name), samples[1].Values(figure.Name)))]);
                 cells.AddRange(bests.Select(FormatValue));
                 if (ratio)
                 {
@@ -92,6 +95,15 @@ internal sealed class Harness(IReadOnlyList<IPeer> peers, BenchSettings settings
             }
         }
         output.Flush();
+    }
+
+    // Both peers add their values round by round in the same order, so equal indices ran side by side.
+    private static double? PairedRatio(IReadOnlyList<double> first, IReadOnlyList<double> second)
+    {
+        if (first.Count == 0 || first.Count != second.Count)
+            return null;
+        var ratios = first.Zip(second).Where(p => p.First > 0).Select(p => p.Second / p.First).ToArray();
+        return ratios.Length > 0 ? Statistics.Median(ratios) : null;
     }
 
     private static double? Quotient(double? numerator, double? denominator) =>
