@@ -36,7 +36,7 @@ internal sealed class CPeer(string program) : IPeer
     public string RunRound(Workload workload, BenchSettings settings, int repetitions, Samples samples)
     {
         var arguments = workload.CPeerArguments(settings, repetitions);
-        string output = Run(arguments);
+        var (output, cpuNanoseconds) = Run(arguments);
         var perRepetition = new Dictionary<string, double[]>();
         var medians = new Dictionary<string, double>();
         foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -58,7 +58,9 @@ internal sealed class CPeer(string program) : IPeer
         var adapted = workload.AdaptCPeerMedians(medians);
         foreach (Figure figure in workload.Figures)
         {
-            if (figure.PerRepetition)
+            if (figure.CpuTime)
+                samples.Add(figure.Name, cpuNanoseconds / workload.CpuTimeDivisor(settings, repetitions) * UnitsPerNanosecond(figure.Unit));
+            else if (figure.PerRepetition)
             {
                 if (!perRepetition.TryGetValue(figure.Name, out var values) || values.Length != repetitions)
                     throw new BenchException($"{Program} {string.Join(' ', arguments)}: no per-repetition values of {figure.Name} in its output");
@@ -74,13 +76,21 @@ internal sealed class CPeer(string program) : IPeer
 
     private static double Parse(string text) => double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    private string Run(IReadOnlyList<string> arguments)
+    private (string Output, double CpuNanoseconds) Run(IReadOnlyList<string> arguments)
     {
-        var (exitCode, output) = LeanSpawn.Run(Program, arguments);
-        if (exitCode != 0)
-            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {exitCode} (its error is above)");
-        return output;
+        var child = LeanSpawn.Run(Program, arguments);
+        if (child.ExitCode != 0)
+            throw new BenchException($"{Program} {string.Join(' ', arguments)} exited with {child.ExitCode} (its error is above)");
+        return (child.Output, child.CpuNanoseconds);
     }
+
+    internal static double UnitsPerNanosecond(string unit) => unit switch
+    {
+        "ns" => 1,
+        "us" => 1e-3,
+        "ms" => 1e-6,
+        _ => throw new ArgumentException($"Not a time unit: {unit}", nameof(unit)),
+    };
 }
 
 /// <summary>KvmSharp's typed API on one kernel, in this process.</summary>
@@ -106,10 +116,14 @@ internal sealed class KvmSharpPeer(Kvm kvm) : IPeer
     public string RunRound(Workload workload, BenchSettings settings, int repetitions, Samples samples)
     {
         var round = new Samples();
+        double cpuStart = ThreadCpu.Nanoseconds();
         workload.RunKvmSharp(Kvm, settings, repetitions, round);
+        double cpuNanoseconds = ThreadCpu.Nanoseconds() - cpuStart;
         var parts = new List<string>();
         foreach (Figure figure in workload.Figures)
         {
+            if (figure.CpuTime)
+                round.Add(figure.Name, cpuNanoseconds / workload.CpuTimeDivisor(settings, repetitions) * CPeer.UnitsPerNanosecond(figure.Unit));
             var values = round.Values(figure.Name);
             samples.AddRange(figure.Name, values);
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"{figure.Name} {Statistics.Median(values):F1} {figure.Unit}"));

@@ -9,7 +9,14 @@ namespace KvmSharp.Bench;
 /// then each round contributes its median, on both sides alike, and the figure is the median of those.
 /// </param>
 /// <param name="Target">The largest acceptable KvmSharp/C ratio, when the issue sets one.</param>
-internal sealed record Figure(string Name, string Unit, string Label, bool PerRepetition, double? Target = null);
+/// <param name="CpuTime">
+/// True for a figure that no program prints: the CPU time (user + system) a round
+/// took, divided by <see cref="Workload.CpuTimeDivisor"/>. The C peer's is its
+/// process's (from wait4), KvmSharp's its thread's (from getrusage); both cover
+/// the same work. Unlike wall time it does not grow while other load keeps the
+/// round off the CPU.
+/// </param>
+internal sealed record Figure(string Name, string Unit, string Label, bool PerRepetition, double? Target = null, bool CpuTime = false);
 
 /// <summary>The values one peer measured, per figure, over all rounds.</summary>
 internal sealed class Samples

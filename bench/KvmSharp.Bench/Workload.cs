@@ -32,6 +32,9 @@ internal abstract class Workload
     /// <summary>Runs one block of <paramref name="repetitions"/> through KvmSharp and adds what it measured.</summary>
     public abstract void RunKvmSharp(Kvm kvm, BenchSettings settings, int repetitions, Samples samples);
 
+    /// <summary>What a round's CPU time is divided by for the <see cref="Figure.CpuTime"/> figures: the calls it made.</summary>
+    public virtual double CpuTimeDivisor(BenchSettings settings, int repetitions) => 1;
+
     /// <summary>Maps the medians of one C peer run onto this workload's figures, where the two differ.</summary>
     public virtual IReadOnlyDictionary<string, double> AdaptCPeerMedians(IReadOnlyDictionary<string, double> medians) => medians;
 
