@@ -36,16 +36,20 @@ public sealed unsafe class Kvm : IDisposable
     }
 
     /// <summary>KVM_GET_API_VERSION.</summary>
+    [KvmIoctl("KVM_GET_API_VERSION")]
     public int GetApiVersion() => Handle.Call(KVM_GET_API_VERSION, 0, nameof(KVM_GET_API_VERSION));
 
     /// <summary>KVM_CHECK_EXTENSION on the system handle: 0 when absent, else 1 or a capability-specific value.</summary>
+    [KvmIoctl("KVM_CHECK_EXTENSION")]
     public int CheckExtension(KvmCap capability) =>
         Handle.Call(KVM_CHECK_EXTENSION, (nint)capability, nameof(KVM_CHECK_EXTENSION), () => $"capability {capability}");
 
     /// <summary>KVM_GET_VCPU_MMAP_SIZE: bytes to map from each vCPU handle.</summary>
+    [KvmIoctl("KVM_GET_VCPU_MMAP_SIZE")]
     public int GetVcpuMmapSize() => Handle.Call(KVM_GET_VCPU_MMAP_SIZE, 0, nameof(KVM_GET_VCPU_MMAP_SIZE));
 
     /// <summary>KVM_CREATE_VM with the given machine type (0 on x86 for the default).</summary>
+    [KvmIoctl("KVM_CREATE_VM")]
     public Vm CreateVm(ulong machineType = 0)
     {
         int fd = Handle.TryCall(KVM_CREATE_VM, (nint)machineType);
@@ -54,9 +58,11 @@ public sealed unsafe class Kvm : IDisposable
     }
 
     /// <summary>KVM_GET_MSR_INDEX_LIST: the MSRs the kernel saves and restores for a vCPU.</summary>
+    [KvmIoctl("KVM_GET_MSR_INDEX_LIST")]
     public uint[] GetMsrIndexList() => GetIndexList(KVM_GET_MSR_INDEX_LIST, nameof(KVM_GET_MSR_INDEX_LIST));
 
     /// <summary>KVM_GET_MSR_FEATURE_INDEX_LIST: the feature MSRs readable with <see cref="GetFeatureMsrs"/>.</summary>
+    [KvmIoctl("KVM_GET_MSR_FEATURE_INDEX_LIST")]
     public uint[] GetMsrFeatureIndexList() => GetIndexList(KVM_GET_MSR_FEATURE_INDEX_LIST, nameof(KVM_GET_MSR_FEATURE_INDEX_LIST));
 
     /// <summary>
@@ -98,9 +104,11 @@ public sealed unsafe class Kvm : IDisposable
     }
 
     /// <summary>KVM_GET_SUPPORTED_CPUID: the CPUID leaves the kernel can present to a guest.</summary>
+    [KvmIoctl("KVM_GET_SUPPORTED_CPUID")]
     public KvmCpuidEntry2[] GetSupportedCpuid() => GetCpuidList(KVM_GET_SUPPORTED_CPUID, nameof(KVM_GET_SUPPORTED_CPUID));
 
     /// <summary>KVM_GET_EMULATED_CPUID: the CPUID features the kernel emulates.</summary>
+    [KvmIoctl("KVM_GET_EMULATED_CPUID")]
     public KvmCpuidEntry2[] GetEmulatedCpuid() => GetCpuidList(KVM_GET_EMULATED_CPUID, nameof(KVM_GET_EMULATED_CPUID));
 
     /// <summary>The raw call: fills <paramref name="entries"/> and returns how many the kernel wrote; E2BIG when too short.</summary>
@@ -144,9 +152,11 @@ public sealed unsafe class Kvm : IDisposable
         CpuidCall(Handle, request, name, entries, throwOnTooBig);
 
     /// <summary>KVM_GET_MSRS on the system handle: reads feature MSRs; returns how many were read.</summary>
+    [KvmIoctl("KVM_GET_MSRS")]
     public int GetFeatureMsrs(Span<KvmMsrEntry> entries) => Vcpu.MsrCall(Handle, KVM_GET_MSRS, nameof(KVM_GET_MSRS), entries);
 
     /// <summary>KVM_X86_GET_MCE_CAP_SUPPORTED: the MCG_CAP bits the kernel supports.</summary>
+    [KvmIoctl("KVM_X86_GET_MCE_CAP_SUPPORTED")]
     public ulong GetMceCapSupported()
     {
         ulong value = 0;

@@ -1,4 +1,5 @@
 using KvmSharp.Abi;
+using KvmSharp.Kernel;
 using static KvmSharp.Abi.KvmIoctls;
 
 namespace KvmSharp;
@@ -12,6 +13,7 @@ public sealed unsafe partial class Vcpu : IDisposable
     private readonly nint _runBlock;
     private readonly int _runBlockSize;
     private int _disposed;
+    private volatile int _runningThreadId;
 
     internal Vcpu(Vm vm, KvmHandle handle, uint id, int runBlockSize)
     {
@@ -56,16 +58,44 @@ public sealed unsafe partial class Vcpu : IDisposable
     /// KVM_RUN: runs the guest until it exits. EINTR (a signal, or
     /// immediate_exit) and EAGAIN are outcomes, not failures; every other errno throws.
     /// </summary>
+    [KvmIoctl("KVM_RUN")]
     public RunResult Run()
     {
         ThrowIfClosed();
-        int result = Handle.TryCall(KVM_RUN, 0);
+        _runningThreadId = KickSignal.Gettid();
+        int result;
+        try
+        {
+            result = Handle.TryCall(KVM_RUN, 0);
+        }
+        finally
+        {
+            _runningThreadId = 0;
+        }
         if (result >= 0)
             return new RunResult(((KvmRun*)_runBlock)->ExitReason, 0);
         var errno = (Errno)(-result);
-        if (errno is Errno.EINTR or Errno.EAGAIN)
+        if (errno == Errno.EINTR)
+        {
+            // The interruption consumed any kick: the next Run enters the guest.
+            ((KvmRun*)_runBlock)->ImmediateExit = 0;
+            return new RunResult(KvmExitReason.Intr, errno);
+        }
+        if (errno == Errno.EAGAIN)
             return new RunResult(KvmExitReason.Intr, errno);
         throw new KvmException(errno, nameof(KVM_RUN), $"vCPU {Id}");
+    }
+
+    /// <summary>
+    /// Makes the vCPU's current KVM_RUN, or its next one, return with
+    /// <see cref="KvmExitReason.Intr"/>: sets immediate_exit and signals the
+    /// thread inside KVM_RUN, as the KVM document recommends. Any thread may call it.
+    /// </summary>
+    public void Kick()
+    {
+        ThrowIfClosed();
+        Volatile.Write(ref ((KvmRun*)_runBlock)->ImmediateExit, 1);
+        KickSignal.Send(_runningThreadId);
     }
 
     /// <summary>The I/O exit the last <see cref="Run"/> reported, with its data in place.</summary>

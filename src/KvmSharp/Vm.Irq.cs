@@ -7,9 +7,11 @@ namespace KvmSharp;
 public sealed unsafe partial class Vm
 {
     /// <summary>KVM_CREATE_IRQCHIP: the PICs, the IOAPIC and a local APIC per vCPU created afterwards.</summary>
+    [KvmIoctl("KVM_CREATE_IRQCHIP")]
     public void CreateIrqchip() => Handle.Call(KVM_CREATE_IRQCHIP, 0, nameof(KVM_CREATE_IRQCHIP));
 
     /// <summary>KVM_IRQ_LINE: sets the level of a GSI.</summary>
+    [KvmIoctl("KVM_IRQ_LINE")]
     public void IrqLine(uint gsi, bool level)
     {
         var arg = new KvmIrqLevel { Irq = gsi, Level = level ? 1u : 0u };
@@ -17,6 +19,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_IRQ_LINE_STATUS: like <see cref="IrqLine"/>, and returns the delivery status (&gt;0 delivered, 0 masked or coalesced, &lt;0 not delivered).</summary>
+    [KvmIoctl("KVM_IRQ_LINE_STATUS")]
     public int IrqLineStatus(uint gsi, bool level)
     {
         var arg = new KvmIrqLevel { Irq = gsi, Level = level ? 1u : 0u };
@@ -25,6 +28,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_GET_IRQCHIP: the state of the chip named by <paramref name="chipId"/> (KVM_IRQCHIP_PIC_MASTER/SLAVE/IOAPIC).</summary>
+    [KvmIoctl("KVM_GET_IRQCHIP")]
     public KvmIrqchip GetIrqchip(uint chipId)
     {
         var chip = new KvmIrqchip { ChipId = chipId };
@@ -33,6 +37,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SET_IRQCHIP.</summary>
+    [KvmIoctl("KVM_SET_IRQCHIP")]
     public void SetIrqchip(in KvmIrqchip chip)
     {
         var copy = chip;
@@ -41,6 +46,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_CREATE_PIT2: an in-kernel 8254 on IRQ 0.</summary>
+    [KvmIoctl("KVM_CREATE_PIT2")]
     public void CreatePit2(uint flags = 0)
     {
         var config = new KvmPitConfig { Flags = flags };
@@ -48,6 +54,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_GET_PIT2.</summary>
+    [KvmIoctl("KVM_GET_PIT2")]
     public KvmPitState2 GetPit2()
     {
         KvmPitState2 state = default;
@@ -56,6 +63,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SET_PIT2.</summary>
+    [KvmIoctl("KVM_SET_PIT2")]
     public void SetPit2(in KvmPitState2 state)
     {
         var copy = state;
@@ -63,6 +71,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_GET_PIT (the older form without flags).</summary>
+    [KvmIoctl("KVM_GET_PIT")]
     public KvmPitState GetPit()
     {
         KvmPitState state = default;
@@ -71,6 +80,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SET_PIT.</summary>
+    [KvmIoctl("KVM_SET_PIT")]
     public void SetPit(in KvmPitState state)
     {
         var copy = state;
@@ -78,6 +88,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_REINJECT_CONTROL: whether missed PIT ticks are re-injected.</summary>
+    [KvmIoctl("KVM_REINJECT_CONTROL")]
     public void ReinjectControl(bool pitReinject)
     {
         var control = new KvmReinjectControl { PitReinject = pitReinject ? (byte)1 : (byte)0 };
@@ -85,6 +96,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SET_GSI_ROUTING: replaces the whole GSI routing table.</summary>
+    [KvmIoctl("KVM_SET_GSI_ROUTING")]
     public void SetGsiRouting(ReadOnlySpan<KvmIrqRoutingEntry> entries)
     {
         var buffer = new byte[sizeof(KvmIrqRouting) + entries.Length * sizeof(KvmIrqRoutingEntry)];
@@ -98,6 +110,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SIGNAL_MSI: injects one message-signalled interrupt; returns &gt;0 delivered, 0 blocked.</summary>
+    [KvmIoctl("KVM_SIGNAL_MSI")]
     public int SignalMsi(in KvmMsi msi)
     {
         var copy = msi;
@@ -106,6 +119,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_IRQFD: ties an eventfd to a GSI (or, with KVM_IRQFD_FLAG_DEASSIGN, unties it).</summary>
+    [KvmIoctl("KVM_IRQFD")]
     public void Irqfd(in KvmIrqfd irqfd)
     {
         var copy = irqfd;
@@ -114,6 +128,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_IOEVENTFD: signals an eventfd on a guest write to an address or port instead of exiting.</summary>
+    [KvmIoctl("KVM_IOEVENTFD")]
     public void Ioeventfd(in KvmIoeventfd ioeventfd)
     {
         var copy = ioeventfd;
@@ -122,6 +137,7 @@ public sealed unsafe partial class Vm
     }
 
     /// <summary>KVM_SET_MEMORY_REGION: the removed predecessor of KVM_SET_USER_MEMORY_REGION, kept so callers can see the kernel refuse it.</summary>
+    [KvmIoctl("KVM_SET_MEMORY_REGION")]
     public void SetMemoryRegion(in KvmMemoryRegion region)
     {
         var copy = region;

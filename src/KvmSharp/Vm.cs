@@ -22,10 +22,12 @@ public sealed unsafe partial class Vm : IDisposable
     public KvmHandle Handle { get; }
 
     /// <summary>KVM_CHECK_EXTENSION on the VM handle (some capabilities answer per VM).</summary>
+    [KvmIoctl("KVM_CHECK_EXTENSION")]
     public int CheckExtension(KvmCap capability) =>
         Handle.Call(KVM_CHECK_EXTENSION, (nint)capability, nameof(KVM_CHECK_EXTENSION), () => $"capability {capability}");
 
     /// <summary>KVM_SET_USER_MEMORY_REGION: creates, moves, changes the flags of, or (size 0) deletes a slot.</summary>
+    [KvmIoctl("KVM_SET_USER_MEMORY_REGION")]
     public void SetUserMemoryRegion(in KvmUserspaceMemoryRegion region)
     {
         var copy = region;
@@ -61,6 +63,7 @@ public sealed unsafe partial class Vm : IDisposable
     /// KVM_GET_DIRTY_LOG: copies the slot's dirty-page bitmap (bit 0 = first page
     /// of the slot) into <paramref name="bitmap"/> and clears it in the kernel.
     /// </summary>
+    [KvmIoctl("KVM_GET_DIRTY_LOG")]
     public void GetDirtyLog(uint slot, Span<ulong> bitmap)
     {
         lock (_slotLock)
@@ -76,6 +79,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_CREATE_VCPU: creates vCPU <paramref name="id"/> and maps its kvm_run block.</summary>
+    [KvmIoctl("KVM_CREATE_VCPU")]
     public Vcpu CreateVcpu(uint id)
     {
         int fd = Handle.TryCall(KVM_CREATE_VCPU, (nint)id);
@@ -92,10 +96,12 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_SET_TSS_ADDR: three pages of guest-physical space KVM may use on Intel hosts.</summary>
+    [KvmIoctl("KVM_SET_TSS_ADDR")]
     public void SetTssAddr(ulong address) =>
         Handle.Call(KVM_SET_TSS_ADDR, (nint)address, nameof(KVM_SET_TSS_ADDR), () => $"address 0x{address:x}");
 
     /// <summary>KVM_SET_IDENTITY_MAP_ADDR: one page of guest-physical space for the real-mode identity map on Intel hosts.</summary>
+    [KvmIoctl("KVM_SET_IDENTITY_MAP_ADDR")]
     public void SetIdentityMapAddr(ulong address)
     {
         ulong value = address;
@@ -103,6 +109,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_ENABLE_CAP on the VM.</summary>
+    [KvmIoctl("KVM_ENABLE_CAP")]
     public void EnableCap(in KvmEnableCap cap)
     {
         var copy = cap;
@@ -111,10 +118,12 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_SET_BOOT_CPU_ID: which vCPU id is the bootstrap processor; only before any vCPU exists.</summary>
+    [KvmIoctl("KVM_SET_BOOT_CPU_ID")]
     public void SetBootCpuId(uint id) =>
         Handle.Call(KVM_SET_BOOT_CPU_ID, (nint)id, nameof(KVM_SET_BOOT_CPU_ID), () => $"vCPU id {id}");
 
     /// <summary>KVM_REGISTER_COALESCED_MMIO.</summary>
+    [KvmIoctl("KVM_REGISTER_COALESCED_MMIO")]
     public void RegisterCoalescedMmio(ulong address, uint size)
     {
         var zone = new KvmCoalescedMmioZone { Addr = address, Size = size };
@@ -122,6 +131,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_UNREGISTER_COALESCED_MMIO.</summary>
+    [KvmIoctl("KVM_UNREGISTER_COALESCED_MMIO")]
     public void UnregisterCoalescedMmio(ulong address, uint size)
     {
         var zone = new KvmCoalescedMmioZone { Addr = address, Size = size };
@@ -129,6 +139,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_XEN_HVM_CONFIG: the MSR through which the guest asks for the Xen hypercall page.</summary>
+    [KvmIoctl("KVM_XEN_HVM_CONFIG")]
     public void XenHvmConfig(in KvmXenHvmConfig config)
     {
         var copy = config;
@@ -137,6 +148,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_GET_CLOCK: the kvmclock value of this VM.</summary>
+    [KvmIoctl("KVM_GET_CLOCK")]
     public KvmClockData GetClock()
     {
         KvmClockData data = default;
@@ -145,6 +157,7 @@ public sealed unsafe partial class Vm : IDisposable
     }
 
     /// <summary>KVM_SET_CLOCK.</summary>
+    [KvmIoctl("KVM_SET_CLOCK")]
     public void SetClock(in KvmClockData data)
     {
         var copy = data;

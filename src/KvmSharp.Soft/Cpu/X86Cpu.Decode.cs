@@ -9,11 +9,15 @@ namespace KvmSharp.Soft.Cpu;
 internal sealed class DecodedBlock
 {
     public required Instruction[] Instructions;
+    /// <summary>Parallel to <see cref="Instructions"/>: pre-decoded fast shapes (<see cref="FastKind.None"/> = use the general path).</summary>
+    public required FastOp[] FastOps;
     public int Count;
     /// <summary>The code bytes decoded, to notice changes made behind the CPU's back (other vCPUs, the VMM).</summary>
     public required byte[] Bytes;
     public ulong Key;
     public ulong PhysicalPage;
+    /// <summary>Cleared when the code under the block is written.</summary>
+    public bool Valid = true;
 }
 
 /// <summary>Feeds Iced from a host pointer without copying.</summary>
@@ -42,8 +46,62 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Drops every decoded block. The kernel calls it if it rewrites guest code outside the CPU and wants it seen at once.</summary>
     public void InvalidateCodeCache()
     {
+        foreach (DecodedBlock block in _blocks.Values) block.Valid = false;
         _blocks.Clear();
         _codePages.Clear();
+        _translationGeneration++;
+    }
+
+    private struct FastBlockEntry
+    {
+        public ulong Rip;
+        public long Generation;
+        public long VerifiedEpoch;
+        public DecodedBlock? Block;
+        public byte* Host;
+    }
+
+    /// <summary>
+    /// Code bytes of a cached block are compared with memory once per epoch. The epoch advances at Run entry, at
+    /// serializing/mode-changing instructions and at event delivery: the points where the architecture requires a CPU to
+    /// notice code modified by another agent (the cross-modifying-code protocol). Own writes invalidate precisely.
+    /// </summary>
+    private long _verifyEpoch;
+
+    /// <summary>
+    /// Blocks by RIP, valid while no translation-affecting state changed (<see cref="_translationGeneration"/>): skips the
+    /// TLB and dictionary on the hot path. The code bytes are still compared, so changes by other CPUs or the VMM are seen.
+    /// </summary>
+    private readonly FastBlockEntry[] _fastBlocks = new FastBlockEntry[4096];
+
+    /// <summary>Bumped by anything that can change RIP→code mapping: TLB flushes, INVLPG, CS/mode/CPL changes.</summary>
+    private long _translationGeneration;
+
+    private DecodedBlock LookupBlock()
+    {
+        ulong rip = Rip;
+        ref FastBlockEntry entry = ref _fastBlocks[(int)((rip ^ (rip >> 12)) & 4095)];
+        DecodedBlock? block = entry.Block;
+        if (entry.Rip == rip && entry.Generation == _translationGeneration && block != null && block.Valid)
+        {
+            if (entry.VerifiedEpoch == _verifyEpoch)
+                return block;
+            if (new ReadOnlySpan<byte>(entry.Host, block.Bytes.Length).SequenceEqual(block.Bytes))
+            {
+                entry.VerifiedEpoch = _verifyEpoch;
+                return block;
+            }
+        }
+        block = FetchBlock(out byte* host);
+        if (block.Key != ulong.MaxValue)
+        {
+            entry.Rip = rip;
+            entry.Generation = _translationGeneration;
+            entry.VerifiedEpoch = _verifyEpoch;
+            entry.Block = block;
+            entry.Host = host;
+        }
+        return block;
     }
 
     /// <summary>A write reached a physical page: decoded code from it is stale.</summary>
@@ -52,7 +110,10 @@ public sealed unsafe partial class X86Cpu
         if (_codePages.Count == 0 || !_codePages.Remove(physicalPage, out List<DecodedBlock>? blocks))
             return;
         foreach (DecodedBlock block in blocks)
+        {
+            block.Valid = false;
             _blocks.Remove(block.Key);
+        }
         // The current block may be the one just overwritten: finish it here and refetch.
         _endBlock = true;
     }
@@ -67,7 +128,7 @@ public sealed unsafe partial class X86Cpu
         };
     }
 
-    private DecodedBlock FetchBlock()
+    private DecodedBlock FetchBlock(out byte* codeHost)
     {
         ulong linear = LinearRip();
         if (!_mode64 && _protectedMode)
@@ -83,6 +144,7 @@ public sealed unsafe partial class X86Cpu
                 throw new UnsupportedInstructionException($"instruction fetch from non-RAM guest-physical 0x{physical:x}");
             host = page + (physical & 0xFFF);
         }
+        codeHost = host;
         ulong key = physical | ((ulong)_bitness << 56);
         if (_blocks.TryGetValue(key, out DecodedBlock? cached))
         {
@@ -123,6 +185,7 @@ public sealed unsafe partial class X86Cpu
         var block = new DecodedBlock
         {
             Instructions = _scratchInstructions.AsSpan(0, count).ToArray(),
+            FastOps = BuildFastOps(_scratchInstructions, count),
             Count = count,
             Bytes = new ReadOnlySpan<byte>(host, _codeReader.Position).ToArray(),
             Key = key,
@@ -163,7 +226,7 @@ public sealed unsafe partial class X86Cpu
             _codeReader.Position = 0;
             decoder.IP = Rip;
             decoder.Decode(out Instruction instruction);
-            return new DecodedBlock { Instructions = [instruction], Count = 1, Bytes = [], Key = ulong.MaxValue };
+            return new DecodedBlock { Instructions = [instruction], FastOps = [default], Count = 1, Bytes = [], Key = ulong.MaxValue };
         }
     }
 }

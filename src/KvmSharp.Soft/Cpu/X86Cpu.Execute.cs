@@ -39,7 +39,7 @@ public sealed unsafe partial class X86Cpu
                 int size = OperandSize(ref instruction, 0);
                 // The source is read (and may fault) even when the condition is false; a 32-bit destination is zero-extended either way.
                 ulong value = ReadOperand(ref instruction, 1, size);
-                if (Condition(instruction.ConditionCode)) WriteRegister(instruction.Op0Register, value);
+                if (Condition(ref instruction)) WriteRegister(instruction.Op0Register, value);
                 else if (size == 4) WriteRegister(instruction.Op0Register, ReadRegister(instruction.Op0Register));
                 break;
             }
@@ -47,7 +47,7 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Sete: case Mnemonic.Setne: case Mnemonic.Setbe: case Mnemonic.Seta:
             case Mnemonic.Sets: case Mnemonic.Setns: case Mnemonic.Setp: case Mnemonic.Setnp:
             case Mnemonic.Setl: case Mnemonic.Setge: case Mnemonic.Setle: case Mnemonic.Setg:
-                WriteOperand(ref instruction, 0, 1, Condition(instruction.ConditionCode) ? 1UL : 0);
+                WriteOperand(ref instruction, 0, 1, Condition(ref instruction) ? 1UL : 0);
                 break;
             case Mnemonic.Movbe: ExecuteMovbe(ref instruction); break;
             case Mnemonic.Bswap: ExecuteBswap(ref instruction); break;
@@ -140,7 +140,7 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Je: case Mnemonic.Jne: case Mnemonic.Jbe: case Mnemonic.Ja:
             case Mnemonic.Js: case Mnemonic.Jns: case Mnemonic.Jp: case Mnemonic.Jnp:
             case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
-                if (Condition(instruction.ConditionCode)) SetBranchTarget(BranchTarget(ref instruction));
+                if (Condition(ref instruction)) SetBranchTarget(BranchTarget(ref instruction));
                 break;
             case Mnemonic.Jcxz: case Mnemonic.Jecxz: case Mnemonic.Jrcxz: ExecuteJcxz(ref instruction); break;
             case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne: ExecuteLoop(ref instruction); break;
@@ -166,7 +166,7 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Stosb: case Mnemonic.Stosw: case Mnemonic.Stosd: case Mnemonic.Stosq:
             case Mnemonic.Lodsb: case Mnemonic.Lodsw: case Mnemonic.Lodsd: case Mnemonic.Lodsq:
             case Mnemonic.Scasb: case Mnemonic.Scasw: case Mnemonic.Scasd: case Mnemonic.Scasq:
-                if (instruction.Mnemonic == Mnemonic.Movsd && instruction.Op0Kind == OpKind.Register || instruction.Mnemonic == Mnemonic.Cmpsd && instruction.OpCount == 3)
+                if (instruction.Mnemonic == Mnemonic.Movsd && instruction.Op0Kind is OpKind.Register or OpKind.Memory || instruction.Mnemonic == Mnemonic.Cmpsd && instruction.OpCount == 3)
                     ExecuteSse(ref instruction);
                 else
                     ExecuteString(ref instruction);

@@ -47,7 +47,7 @@ public sealed unsafe partial class X86Cpu
         bool stack = segment == (int)SegmentIndex.SS;
         if (_protectedMode && (Rflags & X86.FlagVm86) == 0)
         {
-            if (s.Unusable || (!s.Present && s.Selector < 4 && !_longMode))
+            if (s.Unusable)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
             if (kind == AccessKind.Write && (s.IsCode || (s.Type & 2) == 0) && s.S)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
@@ -68,11 +68,10 @@ public sealed unsafe partial class X86Cpu
         return (s.Base + offset) & 0xFFFFFFFF;
     }
 
-    private bool IsCanonical(ulong linear)
-    {
-        int shift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
-        return (ulong)(((long)linear << shift) >> shift) == linear;
-    }
+    private int _canonicalShift = 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsCanonical(ulong linear) => (ulong)(((long)linear << _canonicalShift) >> _canonicalShift) == linear;
 
     // ---- Segmented accesses used by instructions ------------------------------------------------
 
@@ -91,7 +90,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical);
+            byte* host = TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical, size);
             if (host != null) return LoadHost(host, size);
             return ReadPhysicalSlow(physical, size);
         }
@@ -103,7 +102,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical);
+            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical, size);
             if (host != null)
             {
                 StoreHost(host, size, value);
@@ -141,8 +140,8 @@ public sealed unsafe partial class X86Cpu
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
         ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
         // Translate both halves before touching memory so a fault on either leaves no side effects.
-        TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1);
-        TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2);
+        TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1, firstPart);
+        TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2, size - firstPart);
         ulong low = ReadPhysical(physical1, firstPart);
         ulong high = ReadPhysical(physical2, size - firstPart);
         return low | (high << (firstPart * 8));
@@ -152,8 +151,8 @@ public sealed unsafe partial class X86Cpu
     {
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
         ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
-        TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1);
-        TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2);
+        TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1, firstPart);
+        TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2, size - firstPart);
         WritePhysical(physical1, firstPart, value);
         WritePhysical(physical2, size - firstPart, value >> (firstPart * 8));
     }

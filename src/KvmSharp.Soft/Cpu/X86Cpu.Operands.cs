@@ -208,6 +208,22 @@ public sealed unsafe partial class X86Cpu
 
     private bool CarryFlag => (Rflags & X86.FlagCarry) != 0;
 
+    /// <summary>Iced derives the condition from the code with a chain of range checks; a table is cheaper per instruction.</summary>
+    private static readonly ConditionCode[] s_conditionByCode = BuildConditionTable();
+
+    private static ConditionCode[] BuildConditionTable()
+    {
+        Code[] codes = Enum.GetValues<Code>();
+        int max = 0;
+        foreach (Code c in codes) max = Math.Max(max, (int)c);
+        var table = new ConditionCode[max + 1];
+        foreach (Code c in codes) table[(int)c] = c.ConditionCode();
+        return table;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Condition(ref Instruction instruction) => Condition(s_conditionByCode[(int)instruction.Code]);
+
     private bool Condition(ConditionCode code)
     {
         ulong f = Rflags;

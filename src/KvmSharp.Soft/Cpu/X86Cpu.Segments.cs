@@ -313,7 +313,7 @@ public sealed unsafe partial class X86Cpu
         else
         {
             baseAddress = ReadMemory(segment, (address + 2) & 0xFFFFFFFF, 4);
-            if (instruction.CodeSize == CodeSize.Code16 && s_codeOperandSize.Length > 0 && IsOperandSize16(ref instruction))
+            if (IsOperandSize16(ref instruction))
                 baseAddress &= 0xFFFFFF;
         }
         if (instruction.Mnemonic == Mnemonic.Lgdt) Gdtr = new DescriptorTable { Base = baseAddress, Limit = limit };

@@ -179,17 +179,44 @@ public sealed unsafe partial class X86Cpu
 
     private void RefreshMode()
     {
+        _translationGeneration++;
         _protectedMode = (Cr0 & X86.Cr0Pe) != 0;
         _pagingEnabled = (Cr0 & X86.Cr0Pg) != 0;
         _longMode = (Efer & X86.EferLma) != 0;
         ref SegmentCache cs = ref Segments[(int)SegmentIndex.CS];
         _mode64 = _longMode && cs.L;
         _bitness = _mode64 ? 64 : cs.Db ? 32 : 16;
+        _ripMask = _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+        _canonicalShift = (Cr4 & X86.Cr4La57) != 0 ? 7 : 16;
         _cpl = !_protectedMode ? 0 : (Rflags & X86.FlagVm86) != 0 ? 3 : Segments[(int)SegmentIndex.SS].Dpl;
     }
 
     /// <summary>Asks a running <see cref="Run"/> to return <see cref="CpuExitReason.Stopped"/> soon. Any thread may call it.</summary>
     public void RequestStop() => _stopRequested = true;
+
+    private volatile bool _tlbFlushRequested;
+
+    /// <summary>
+    /// Asks the CPU to drop its TLB (and cached host pointers) at the next block boundary or Run entry. Any thread may call
+    /// it (e.g. when dirty logging is re-armed or a slot is removed); to know the flush happened, also
+    /// <see cref="RequestStop"/> and wait for <see cref="Run"/> to return.
+    /// </summary>
+    public void RequestTlbFlush() => _tlbFlushRequested = true;
+
+    private void ServiceTlbFlushRequest()
+    {
+        if (!_tlbFlushRequested) return;
+        _tlbFlushRequested = false;
+        FlushTlb();
+    }
+
+    /// <summary>When set, MOV from CR8 reads the task priority from the in-kernel local APIC.</summary>
+    public Func<ulong>? ReadTaskPriority;
+    /// <summary>IA32_APIC_BASE when an in-kernel local APIC owns it; a false write means #GP.</summary>
+    public Func<ulong>? ReadApicBase;
+    public Func<ulong, bool>? WriteApicBase;
+    /// <summary>When set, MOV to CR8 forwards the task priority to the in-kernel local APIC.</summary>
+    public Action<ulong>? WriteTaskPriority;
 
     /// <summary>Tells the CPU that <see cref="InterruptSource"/> may have an interrupt for it. Any thread may call it.</summary>
     public void SignalInterrupt() => _interruptSignaled = true;
@@ -221,6 +248,10 @@ public sealed unsafe partial class X86Cpu
         Exit.Reason = CpuExitReason.None;
         _exitPending = false;
         Halted = false;
+        // The VMM may have rewritten guest code while the CPU was out of Run.
+        _verifyEpoch++;
+        ServiceTlbFlushRequest();
+        RefreshDataBreakpoints();
         long remaining = instructionBudget;
 
         if (_pending != PendingKind.None)
@@ -228,6 +259,8 @@ public sealed unsafe partial class X86Cpu
             try
             {
                 CompletePending(ref remaining);
+                if (_pendingMmioWriteCount != 0 && !_exitPending && ReportNextMmioWrite())
+                    _pending = PendingKind.MmioWrites;
             }
             catch (GuestFault fault)
             {
@@ -253,11 +286,13 @@ public sealed unsafe partial class X86Cpu
             }
             if (remaining <= 0)
                 return SetExit(CpuExitReason.BudgetExhausted);
+            ServiceTlbFlushRequest();
 
             try
             {
                 if (DeliverPendingEvents())
                 {
+                    remaining--;
                     if (_exitPending) return Exit.Reason;
                     continue;
                 }
@@ -268,6 +303,9 @@ public sealed unsafe partial class X86Cpu
             }
             catch (GuestFault fault)
             {
+                // Faults count against the budget so a guest faulting forever (e.g. on every handler fetch) still
+                // returns from a bounded Run.
+                remaining--;
                 HandleFault(fault);
             }
             catch (CpuExitException)
@@ -277,6 +315,11 @@ public sealed unsafe partial class X86Cpu
             catch (UnsupportedInstructionException unsupported)
             {
                 SetInternalError(unsupported.Message);
+            }
+            catch (Exception bug) when (bug is not OutOfMemoryException)
+            {
+                // A defect in the CPU must not take the host down: report it like KVM's emulation failure.
+                SetInternalError($"emulator failure at RIP 0x{_instructionRip:x}: {bug.GetType().Name}: {bug.Message}");
             }
             if (_exitPending)
                 return Exit.Reason;
@@ -305,61 +348,112 @@ public sealed unsafe partial class X86Cpu
         _mmioReplayCount = 0;
         _mmioReplayIndex = 0;
         _pendingMmioWriteCount = 0;
+        _guestDataHits = 0;
+        _debuggerDataHits = 0;
         DeliverException(fault.Vector, fault.ErrorCode, fault.HasErrorCode, InterruptSourceKind.Exception);
     }
 
+    /// <summary>
+    /// Runs decoded blocks back to back while nothing needs the outer loop's attention. This loop is the part a
+    /// block translator would replace: it only needs <see cref="LookupBlock"/>, <see cref="Execute"/> and the retire rules.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteBlock(ref long remaining)
     {
-        bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
-        _instructionRip = Rip;
-        DecodedBlock block = FetchBlock();
-        Instruction[] instructions = block.Instructions;
-        int count = careful ? 1 : block.Count;
-        if (count > remaining) count = (int)remaining;
-
-        for (int i = 0; i < count; i++)
+        bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
+        while (true)
         {
-            ref Instruction instruction = ref instructions[i];
             _instructionRip = Rip;
-            if (careful && CheckInstructionBreakpoints())
-                return;
-            bool trapAfter = (Rflags & X86.FlagTrap) != 0;
-            byte shadowBefore = InterruptShadow;
-            _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
-            Execute(ref instruction);
-            remaining--;
-            if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
-            {
-                FinishSpecialInstruction();
-                if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
-                _endBlock = false;
-                return;
-            }
-            Rip = _nextRip;
-            InstructionsRetired++;
-            if (_mmioReplayCount != 0)
-            {
-                _mmioReplayCount = 0;
-                _mmioReplayIndex = 0;
-            }
+            DecodedBlock block = LookupBlock();
+            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             if (careful)
             {
-                FinishCarefulInstruction(shadowBefore, trapAfter);
+                ExecuteCarefully(block);
+                remaining--;
                 return;
             }
-            if (_endBlock)
+            Instruction[] instructions = block.Instructions;
+            FastOp[] fastOps = block.FastOps;
+            int count = block.Count;
+            if (count > remaining) count = (int)remaining;
+
+            for (int i = 0; i < count; i++)
             {
-                _endBlock = false;
-                return;
+                ref Instruction instruction = ref instructions[i];
+                ulong rip = Rip;
+                _instructionRip = rip;
+                ulong fallThrough = (rip + (ulong)instruction.Length) & _ripMask;
+                _nextRip = fallThrough;
+                ref FastOp fast = ref fastOps[i];
+                if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+                else Execute(ref instruction);
+                remaining--;
+                if ((_exitPending | _notRetired | _endBlock) || (_pendingMmioWriteCount | _mmioReplayCount) != 0)
+                {
+                    if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                    {
+                        FinishSpecialInstruction();
+                        _endBlock = false;
+                        return;
+                    }
+                    Rip = _nextRip;
+                    InstructionsRetired++;
+                    _mmioReplayCount = 0;
+                    _mmioReplayIndex = 0;
+                    if (_endBlock)
+                    {
+                        // Serializing and mode-changing instructions end here; code is re-verified after them.
+                        _endBlock = false;
+                        _verifyEpoch++;
+                        return;
+                    }
+                    if (_nextRip != fallThrough)
+                        break;
+                    continue;
+                }
+                Rip = _nextRip;
+                InstructionsRetired++;
+                if (_nextRip != fallThrough)
+                    break;
             }
-            if (_nextRip != _instructionRip + (ulong)instruction.Length)
+            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled || _tlbFlushRequested)
                 return;
         }
+    }
+
+    /// <summary>One instruction with breakpoints, single-step traps and interrupt-shadow bookkeeping.</summary>
+    private void ExecuteCarefully(DecodedBlock block)
+    {
+        ref Instruction instruction = ref block.Instructions[0];
+        _instructionRip = Rip;
+        if (CheckInstructionBreakpoints())
+            return;
+        bool trapAfter = (Rflags & X86.FlagTrap) != 0;
+        byte shadowBefore = InterruptShadow;
+        _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+        ref FastOp fast = ref block.FastOps[0];
+        if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+        else Execute(ref instruction);
+        if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+        {
+            FinishSpecialInstruction();
+            FinishCarefulInstruction(shadowBefore, trapAfter);
+            _endBlock = false;
+            return;
+        }
+        Rip = _nextRip;
+        InstructionsRetired++;
+        _mmioReplayCount = 0;
+        _mmioReplayIndex = 0;
+        if (_endBlock) _verifyEpoch++;
+        FinishCarefulInstruction(shadowBefore, trapAfter);
     }
 
     private void FinishCarefulInstruction(byte shadowBefore, bool trapAfter)
     {
         _endBlock = false;
+        if ((_guestDataHits | _debuggerDataHits) != 0 && !_exitPending)
+            DeliverDataBreakpoints();
         if (shadowBefore != 0 && InterruptShadow == shadowBefore)
             InterruptShadow = 0;
         Rflags &= ~X86.FlagResume;
@@ -434,7 +528,8 @@ public sealed unsafe partial class X86Cpu
 
     private ulong LinearRip() => _mode64 ? Rip : (Segments[(int)SegmentIndex.CS].Base + Rip) & 0xFFFFFFFF;
 
-    private ulong _ripMask => _bitness == 64 ? ulong.MaxValue : _bitness == 32 ? 0xFFFFFFFF : 0xFFFF;
+    /// <summary>RIP wraps at the code size: 16-bit IP, 32-bit EIP.</summary>
+    private ulong _ripMask = 0xFFFF;
 
     /// <summary>Current guest TSC value.</summary>
     public ulong ReadTsc()

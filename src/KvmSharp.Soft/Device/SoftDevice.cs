@@ -23,6 +23,8 @@ internal sealed unsafe class SoftDevice(SoftFdTable fds) : SoftObject
             return CopyIndexList((KvmMsrList*)arg, CpuModel.SavedMsrs);
         if (request == KVM_GET_MSR_FEATURE_INDEX_LIST)
             return CopyIndexList((KvmMsrList*)arg, []);
+        if (request == KVM_GET_MSRS)
+            return ReadFeatureMsrs((KvmMsrs*)arg);
         if (request == KVM_GET_SUPPORTED_CPUID || request == KVM_GET_EMULATED_CPUID)
             return CopyCpuid((KvmCpuid2*)arg, request == KVM_GET_SUPPORTED_CPUID ? CpuModel.SupportedCpuid : []);
         // x86 KVM answers EINVAL for a system ioctl it does not know (kvm_arch_dev_ioctl).
@@ -50,6 +52,16 @@ internal sealed unsafe class SoftDevice(SoftFdTable fds) : SoftObject
         if (!UserMemory.IsAccessible((nint)destination, indices.Length * sizeof(uint)))
             return -(int)Errno.EFAULT;
         indices.CopyTo(new Span<uint>(destination, indices.Length));
+        return 0;
+    }
+
+    /// <summary>KVM_GET_MSRS on the system handle: feature MSRs, in order until one Soft does not have (it has none yet).</summary>
+    private static int ReadFeatureMsrs(KvmMsrs* header)
+    {
+        if (!UserMemory.IsAccessible((nint)header, sizeof(KvmMsrs)))
+            return -(int)Errno.EFAULT;
+        if (header->Nmsrs >= 256)
+            return -(int)Errno.E2BIG;
         return 0;
     }
 

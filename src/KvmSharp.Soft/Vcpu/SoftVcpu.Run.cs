@@ -7,6 +7,12 @@ namespace KvmSharp.Soft.Vcpu;
 // KVM_RUN: runs the CPU on the calling thread until something needs userspace.
 internal sealed unsafe partial class SoftVcpu
 {
+    /// <summary>
+    /// The CPU returns to this loop at least this often, to see an
+    /// immediate_exit another thread set while the vCPU runs (a kick).
+    /// </summary>
+    private const long KickPollInstructions = 200_000;
+
     private int _inRun;
     private long _resyncRequested;
     private long _resyncDone;
@@ -37,15 +43,28 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.ConsumeStopRequest();
             while (true)
             {
-                CpuExitReason reason = Cpu.Run();
+                if (Apic is not null && !WaitUntilRunnable(run))
+                    return Interrupted(run);
+                CpuExitReason reason = Cpu.Run(KickPollInstructions);
+                if (reason == CpuExitReason.Io && TryServePortInKernel(ref Cpu.Exit))
+                    continue;
+                if (reason == CpuExitReason.Mmio && TryServeMmioInKernel(ref Cpu.Exit))
+                    continue;
+                if (reason == CpuExitReason.Hlt && Apic is not null)
+                {
+                    _mpState = KvmMpState.Halted;
+                    continue;
+                }
                 if (reason == CpuExitReason.Stopped || reason == CpuExitReason.BudgetExhausted)
                 {
-                    if (Resynchronize() || reason == CpuExitReason.BudgetExhausted)
+                    // Soft sees immediate_exit at any time, not only on entry as
+                    // KVM does: a kicker need not send a signal to stop it.
+                    bool kicked = Volatile.Read(ref run->ImmediateExit) != 0;
+                    // A stop without a kick was for a memory resync (perhaps already
+                    // done) or an INIT, which the top of the loop handles.
+                    if (Resynchronize() | !kicked)
                         continue;
-                    run->ExitReason = KvmExitReason.Intr;
-                    Count(KvmExitReason.Intr);
-                    SaveRunState(run);
-                    return -(int)Errno.EINTR;
+                    return Interrupted(run);
                 }
                 ReportExit(run, reason);
                 SaveRunState(run);
@@ -56,6 +75,15 @@ internal sealed unsafe partial class SoftVcpu
         {
             Volatile.Write(ref _inRun, 0);
         }
+    }
+
+    /// <summary>KVM_RUN's answer to a kick: EINTR with exit reason KVM_EXIT_INTR.</summary>
+    private int Interrupted(KvmRun* run)
+    {
+        run->ExitReason = KvmExitReason.Intr;
+        Count(KvmExitReason.Intr);
+        SaveRunState(run);
+        return -(int)Errno.EINTR;
     }
 
     /// <summary>The data userspace wrote for the previous IN or MMIO read goes into the CPU, which then retires that instruction.</summary>
@@ -137,7 +165,7 @@ internal sealed unsafe partial class SoftVcpu
     {
         run->IfFlag = Cpu.InterruptFlag ? (byte)1 : (byte)0;
         run->Cr8 = Cpu.Cr8;
-        run->ApicBase = Cpu.ApicBase;
+        run->ApicBase = Apic?.BaseMsr ?? Cpu.ApicBase;
         run->ReadyForInterruptInjection = Cpu.ReadyForInterruptInjection ? (byte)1 : (byte)0;
         run->Flags = 0;
     }

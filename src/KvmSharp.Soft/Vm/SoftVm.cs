@@ -7,7 +7,7 @@ using static KvmSharp.Abi.KvmIoctls;
 namespace KvmSharp.Soft.Vm;
 
 /// <summary>A Soft virtual machine: its memory map and its vCPUs, behind VM ioctls.</summary>
-internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
+internal sealed unsafe partial class SoftVm(SoftFdTable fds) : SoftObject
 {
     private readonly Dictionary<uint, SoftVcpu> _vcpus = new();
     private readonly Lock _lock = new();
@@ -26,8 +26,12 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
             return SoftCapabilities.Check((KvmCap)arg);
         if (request == KVM_SET_TSS_ADDR)
             return 0; // Needed by VMX for real mode; Soft has no use for the pages.
+        if (request == KVM_ENABLE_CAP)
+            return EnableCap.Refuse((KvmEnableCap*)arg);
         if (request == KVM_SET_IDENTITY_MAP_ADDR)
             return SetIdentityMapAddr((ulong*)arg);
+        if (TryPlatformIoctl(request, arg, out int result))
+            return result;
         // KVM answers ENOTTY for a VM ioctl it does not implement.
         return -(int)Errno.ENOTTY;
     }
@@ -74,6 +78,7 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
             if (_vcpus.ContainsKey((uint)id))
                 return -(int)Errno.EEXIST;
             var vcpu = new SoftVcpu(this, (uint)id);
+            AttachPlatform(vcpu);
             int fd = fds.Add(vcpu, $"kvmsharp-soft-vcpu{id}", SoftLimits.VcpuMmapPages * SoftLimits.PageSize);
             if (fd < 0)
                 return fd;
@@ -90,6 +95,16 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
     }
 
     private bool _identityMapLocked;
+
+    /// <summary>Whether any vCPU exists yet (some VM settings are frozen then).</summary>
+    private bool HasVcpus
+    {
+        get
+        {
+            lock (_lock)
+                return _vcpus.Count > 0;
+        }
+    }
 
     private int SetIdentityMapAddr(ulong* address)
     {

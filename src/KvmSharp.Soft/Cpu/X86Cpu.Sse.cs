@@ -1,0 +1,770 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using Iced.Intel;
+
+namespace KvmSharp.Soft.Cpu;
+
+/// <summary>
+/// SSE/SSE2 integer and scalar/packed floating point on XMM registers. Rounding follows the host (round to nearest);
+/// MXCSR exception flags are not maintained yet.
+/// </summary>
+public sealed unsafe partial class X86Cpu
+{
+    private Vector128<ulong> ReadXmm(int index) => Vector128.Create(Fpu.Xmm[index * 2], Fpu.Xmm[index * 2 + 1]);
+
+    private void WriteXmm(int index, Vector128<ulong> value)
+    {
+        Fpu.Xmm[index * 2] = value.GetElement(0);
+        Fpu.Xmm[index * 2 + 1] = value.GetElement(1);
+    }
+
+    private static int XmmIndex(Register register) => register - Register.XMM0;
+
+    private void CheckSseAvailable()
+    {
+        if ((Cr0 & X86.Cr0Em) != 0 || (Cr4 & X86.Cr4Osfxsr) == 0) throw Ud();
+        if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+    }
+
+    /// <summary>Reads a 128-bit operand; <paramref name="aligned"/> demands 16-byte alignment of memory (#GP otherwise).</summary>
+    private Vector128<ulong> ReadXmmOperand(ref Instruction instruction, int op, bool aligned)
+    {
+        if (instruction.GetOpKind(op) == OpKind.Register) return ReadXmm(XmmIndex(instruction.GetOpRegister(op)));
+        int size = instruction.MemorySize.GetSize();
+        ulong linear = MemoryLinear(ref instruction, Math.Max(size, 1), AccessKind.Read);
+        if (size < 16) return Vector128.Create(ReadLinear(linear, size), 0UL);
+        if (aligned && (linear & 15) != 0) throw Gp0();
+        ulong low = ReadLinear(linear, 8);
+        ulong high = ReadLinear((linear + 8) & LinearMask, 8);
+        return Vector128.Create(low, high);
+    }
+
+    private void WriteXmmMemory(ref Instruction instruction, Vector128<ulong> value, bool aligned)
+    {
+        int size = instruction.MemorySize.GetSize();
+        ulong linear = MemoryLinear(ref instruction, size, AccessKind.Write);
+        if (size < 16)
+        {
+            WriteLinear(linear, size, value.GetElement(0));
+            return;
+        }
+        if (aligned && (linear & 15) != 0) throw Gp0();
+        Span<byte> bytes = stackalloc byte[16];
+        BitConverter.TryWriteBytes(bytes, value.GetElement(0));
+        BitConverter.TryWriteBytes(bytes[8..], value.GetElement(1));
+        WriteLinearBytes(linear, bytes);
+    }
+
+    private void WriteXmmOperand(ref Instruction instruction, int op, Vector128<ulong> value, bool aligned)
+    {
+        if (instruction.GetOpKind(op) == OpKind.Register) WriteXmm(XmmIndex(instruction.GetOpRegister(op)), value);
+        else WriteXmmMemory(ref instruction, value, aligned);
+    }
+
+    private void ExecuteSse(ref Instruction instruction)
+    {
+        if (UsesMmx(ref instruction))
+        {
+            ExecuteMmx(ref instruction);
+            return;
+        }
+        if (instruction.Mnemonic == Mnemonic.Emms)
+        {
+            CheckFpuAvailable();
+            Fpu.Ftwx = 0;
+            return;
+        }
+        switch (instruction.Mnemonic)
+        {
+            case Mnemonic.Ldmxcsr:
+            {
+                CheckSseAvailable();
+                ulong value = ReadOperand(ref instruction, 0, 4);
+                if ((value & ~(ulong)MxcsrMask) != 0) throw Gp0();
+                Fpu.Mxcsr = (uint)value;
+                return;
+            }
+            case Mnemonic.Stmxcsr:
+                CheckSseAvailable();
+                WriteOperand(ref instruction, 0, 4, Fpu.Mxcsr);
+                return;
+            case Mnemonic.Movnti:
+            {
+                int size = OperandSize(ref instruction, 1);
+                WriteOperand(ref instruction, 0, size, ReadRegister(instruction.Op1Register));
+                return;
+            }
+        }
+
+        CheckSseAvailable();
+        Mnemonic mnemonic = instruction.Mnemonic;
+        switch (mnemonic)
+        {
+            // ---- Moves ----
+            case Mnemonic.Movaps: case Mnemonic.Movapd: case Mnemonic.Movdqa:
+            case Mnemonic.Movntps: case Mnemonic.Movntpd: case Mnemonic.Movntdq: case Mnemonic.Movntdqa:
+                WriteXmmOperand(ref instruction, 0, ReadXmmOperand(ref instruction, 1, aligned: true), aligned: true);
+                return;
+            case Mnemonic.Movups: case Mnemonic.Movupd: case Mnemonic.Movdqu: case Mnemonic.Lddqu:
+                WriteXmmOperand(ref instruction, 0, ReadXmmOperand(ref instruction, 1, aligned: false), aligned: false);
+                return;
+            case Mnemonic.Movd:
+            case Mnemonic.Movq:
+                ExecuteMovdMovq(ref instruction);
+                return;
+            case Mnemonic.Movss:
+            case Mnemonic.Movsd:
+                ExecuteMovScalar(ref instruction, mnemonic == Mnemonic.Movss ? 4 : 8);
+                return;
+            case Mnemonic.Movlps: case Mnemonic.Movlpd: case Mnemonic.Movhps: case Mnemonic.Movhpd:
+            {
+                bool high = mnemonic is Mnemonic.Movhps or Mnemonic.Movhpd;
+                if (instruction.Op0Kind == OpKind.Memory)
+                {
+                    Vector128<ulong> source = ReadXmm(XmmIndex(instruction.Op1Register));
+                    WriteOperand(ref instruction, 0, 8, source.GetElement(high ? 1 : 0));
+                }
+                else
+                {
+                    int index = XmmIndex(instruction.Op0Register);
+                    ulong value = ReadOperand(ref instruction, 1, 8);
+                    WriteXmm(index, ReadXmm(index).WithElement(high ? 1 : 0, value));
+                }
+                return;
+            }
+            case Mnemonic.Movhlps:
+            {
+                int index = XmmIndex(instruction.Op0Register);
+                WriteXmm(index, ReadXmm(index).WithElement(0, ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(1)));
+                return;
+            }
+            case Mnemonic.Movlhps:
+            {
+                int index = XmmIndex(instruction.Op0Register);
+                WriteXmm(index, ReadXmm(index).WithElement(1, ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0)));
+                return;
+            }
+            case Mnemonic.Pmovmskb:
+                WriteRegister(instruction.Op0Register, ReadXmm(XmmIndex(instruction.Op1Register)).AsByte().ExtractMostSignificantBits());
+                return;
+            case Mnemonic.Movmskps:
+                WriteRegister(instruction.Op0Register, ReadXmm(XmmIndex(instruction.Op1Register)).AsUInt32().ExtractMostSignificantBits());
+                return;
+            case Mnemonic.Movmskpd:
+                WriteRegister(instruction.Op0Register, ReadXmm(XmmIndex(instruction.Op1Register)).ExtractMostSignificantBits());
+                return;
+            case Mnemonic.Pextrw:
+            {
+                Vector128<ulong> source = ReadXmm(XmmIndex(instruction.Op1Register));
+                WriteOperand(ref instruction, 0, instruction.Op0Kind == OpKind.Register ? RegisterSize(instruction.Op0Register) : 2,
+                    source.AsUInt16().GetElement(instruction.Immediate8 & 7));
+                return;
+            }
+            case Mnemonic.Pinsrw:
+            {
+                int index = XmmIndex(instruction.Op0Register);
+                ushort value = (ushort)ReadOperand(ref instruction, 1, instruction.Op1Kind == OpKind.Register ? RegisterSize(instruction.Op1Register) : 2);
+                WriteXmm(index, ReadXmm(index).AsUInt16().WithElement(instruction.Immediate8 & 7, value).AsUInt64());
+                return;
+            }
+        }
+
+        if (TryExecutePackedInteger(ref instruction)) return;
+        if (TryExecuteFloatingPoint(ref instruction)) return;
+        throw Unsupported(ref instruction);
+    }
+
+    private void ExecuteMovdMovq(ref Instruction instruction)
+    {
+        int size = instruction.Mnemonic == Mnemonic.Movd ? 4 : 8;
+        if (instruction.Op0Kind == OpKind.Register && instruction.Op0Register.IsXMM())
+        {
+            ulong value;
+            if (instruction.Op1Kind == OpKind.Register && instruction.Op1Register.IsXMM())
+                value = ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0);
+            else
+                value = ReadOperand(ref instruction, 1, size);
+            WriteXmm(XmmIndex(instruction.Op0Register), Vector128.Create(value & SizeMask(size), 0UL));
+            return;
+        }
+        ulong low = ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0);
+        WriteOperand(ref instruction, 0, size, low & SizeMask(size));
+    }
+
+    private void ExecuteMovScalar(ref Instruction instruction, int size)
+    {
+        ulong mask = SizeMask(size);
+        if (instruction.Op0Kind == OpKind.Memory)
+        {
+            WriteOperand(ref instruction, 0, size, ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) & mask);
+            return;
+        }
+        int destination = XmmIndex(instruction.Op0Register);
+        if (instruction.Op1Kind == OpKind.Memory)
+        {
+            // A load zeroes the rest of the register.
+            WriteXmm(destination, Vector128.Create(ReadOperand(ref instruction, 1, size), 0UL));
+            return;
+        }
+        Vector128<ulong> current = ReadXmm(destination);
+        ulong low = (current.GetElement(0) & ~mask) | (ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) & mask);
+        WriteXmm(destination, current.WithElement(0, low));
+    }
+
+    private bool TryExecutePackedInteger(ref Instruction instruction)
+    {
+        if (instruction.OpCount < 2 || instruction.Op0Kind != OpKind.Register || !instruction.Op0Register.IsXMM())
+            return false;
+        if (instruction.Op1Kind == OpKind.Register && !instruction.Op1Register.IsXMM())
+            return false;
+        int destinationIndex = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> a = ReadXmm(destinationIndex);
+        Vector128<ulong> b = instruction.Op1Kind == OpKind.Immediate8 ? default : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (!TryComputePacked(ref instruction, instruction.Mnemonic, a, b, out Vector128<ulong> result))
+            return false;
+        if (instruction.Mnemonic != Mnemonic.Ptest) WriteXmm(destinationIndex, result);
+        return true;
+    }
+
+    /// <summary>The packed-integer operation <paramref name="mnemonic"/> on 128-bit operands (MMX reuses it on the low half).</summary>
+    private bool TryComputePacked(ref Instruction instruction, Mnemonic mnemonic, Vector128<ulong> a, Vector128<ulong> b, out Vector128<ulong> result)
+    {
+        bool immediateShift = instruction.Op1Kind == OpKind.Immediate8;
+        int shift = immediateShift ? instruction.Immediate8 : (int)Math.Min(b.GetElement(0), 255UL);
+        switch (mnemonic)
+        {
+            case Mnemonic.Pxor: case Mnemonic.Xorps: case Mnemonic.Xorpd: result = a ^ b; break;
+            case Mnemonic.Pand: case Mnemonic.Andps: case Mnemonic.Andpd: result = a & b; break;
+            case Mnemonic.Pandn: case Mnemonic.Andnps: case Mnemonic.Andnpd: result = ~a & b; break;
+            case Mnemonic.Por: case Mnemonic.Orps: case Mnemonic.Orpd: result = a | b; break;
+            case Mnemonic.Paddb: result = (a.AsByte() + b.AsByte()).AsUInt64(); break;
+            case Mnemonic.Paddw: result = (a.AsUInt16() + b.AsUInt16()).AsUInt64(); break;
+            case Mnemonic.Paddd: result = (a.AsUInt32() + b.AsUInt32()).AsUInt64(); break;
+            case Mnemonic.Paddq: result = a + b; break;
+            case Mnemonic.Psubb: result = (a.AsByte() - b.AsByte()).AsUInt64(); break;
+            case Mnemonic.Psubw: result = (a.AsUInt16() - b.AsUInt16()).AsUInt64(); break;
+            case Mnemonic.Psubd: result = (a.AsUInt32() - b.AsUInt32()).AsUInt64(); break;
+            case Mnemonic.Psubq: result = a - b; break;
+            case Mnemonic.Pcmpeqb: result = Vector128.Equals(a.AsByte(), b.AsByte()).AsUInt64(); break;
+            case Mnemonic.Pcmpeqw: result = Vector128.Equals(a.AsUInt16(), b.AsUInt16()).AsUInt64(); break;
+            case Mnemonic.Pcmpeqd: result = Vector128.Equals(a.AsUInt32(), b.AsUInt32()).AsUInt64(); break;
+            case Mnemonic.Pcmpeqq: result = Vector128.Equals(a, b); break;
+            case Mnemonic.Pcmpgtb: result = Vector128.GreaterThan(a.AsSByte(), b.AsSByte()).AsUInt64(); break;
+            case Mnemonic.Pcmpgtw: result = Vector128.GreaterThan(a.AsInt16(), b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pcmpgtd: result = Vector128.GreaterThan(a.AsInt32(), b.AsInt32()).AsUInt64(); break;
+            case Mnemonic.Pminub: result = Vector128.Min(a.AsByte(), b.AsByte()).AsUInt64(); break;
+            case Mnemonic.Pmaxub: result = Vector128.Max(a.AsByte(), b.AsByte()).AsUInt64(); break;
+            case Mnemonic.Pminsw: result = Vector128.Min(a.AsInt16(), b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pmaxsw: result = Vector128.Max(a.AsInt16(), b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pminud: result = Vector128.Min(a.AsUInt32(), b.AsUInt32()).AsUInt64(); break;
+            case Mnemonic.Pmaxud: result = Vector128.Max(a.AsUInt32(), b.AsUInt32()).AsUInt64(); break;
+            case Mnemonic.Pmullw: result = (a.AsInt16() * b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pmulld: result = (a.AsInt32() * b.AsInt32()).AsUInt64(); break;
+            case Mnemonic.Pmuludq:
+                result = Vector128.Create((a.GetElement(0) & 0xFFFFFFFF) * (b.GetElement(0) & 0xFFFFFFFF),
+                    (a.GetElement(1) & 0xFFFFFFFF) * (b.GetElement(1) & 0xFFFFFFFF));
+                break;
+            case Mnemonic.Paddusb: result = SaturatingBytes(a, b, add: true); break;
+            case Mnemonic.Psubusb: result = SaturatingBytes(a, b, add: false); break;
+            case Mnemonic.Pavgb:
+            {
+                Vector128<byte> x = a.AsByte(), y = b.AsByte();
+                Span<byte> bytes = stackalloc byte[16];
+                for (int i = 0; i < 16; i++) bytes[i] = (byte)((x.GetElement(i) + y.GetElement(i) + 1) >> 1);
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Psadbw:
+            {
+                Vector128<byte> x = a.AsByte(), y = b.AsByte();
+                ulong low = 0, high = 0;
+                for (int i = 0; i < 8; i++) low += (ulong)Math.Abs(x.GetElement(i) - y.GetElement(i));
+                for (int i = 8; i < 16; i++) high += (ulong)Math.Abs(x.GetElement(i) - y.GetElement(i));
+                result = Vector128.Create(low, high);
+                break;
+            }
+            case Mnemonic.Punpcklbw: result = Interleave(a.AsByte(), b.AsByte(), high: false).AsUInt64(); break;
+            case Mnemonic.Punpckhbw: result = Interleave(a.AsByte(), b.AsByte(), high: true).AsUInt64(); break;
+            case Mnemonic.Punpcklwd: result = Interleave(a.AsUInt16(), b.AsUInt16(), high: false).AsUInt64(); break;
+            case Mnemonic.Punpckhwd: result = Interleave(a.AsUInt16(), b.AsUInt16(), high: true).AsUInt64(); break;
+            case Mnemonic.Punpckldq: case Mnemonic.Unpcklps: result = Interleave(a.AsUInt32(), b.AsUInt32(), high: false).AsUInt64(); break;
+            case Mnemonic.Punpckhdq: case Mnemonic.Unpckhps: result = Interleave(a.AsUInt32(), b.AsUInt32(), high: true).AsUInt64(); break;
+            case Mnemonic.Punpcklqdq: case Mnemonic.Unpcklpd: result = Vector128.Create(a.GetElement(0), b.GetElement(0)); break;
+            case Mnemonic.Punpckhqdq: case Mnemonic.Unpckhpd: result = Vector128.Create(a.GetElement(1), b.GetElement(1)); break;
+            case Mnemonic.Pshufd:
+            {
+                Vector128<uint> source = b.AsUInt32();
+                int order = instruction.Immediate8;
+                result = Vector128.Create(source.GetElement(order & 3), source.GetElement((order >> 2) & 3),
+                    source.GetElement((order >> 4) & 3), source.GetElement((order >> 6) & 3)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pshuflw:
+            case Mnemonic.Pshufhw:
+            {
+                Vector128<ushort> source = b.AsUInt16();
+                int order = instruction.Immediate8;
+                int baseIndex = mnemonic == Mnemonic.Pshufhw ? 4 : 0;
+                Vector128<ushort> shuffled = source;
+                for (int i = 0; i < 4; i++) shuffled = shuffled.WithElement(baseIndex + i, source.GetElement(baseIndex + ((order >> (2 * i)) & 3)));
+                result = shuffled.AsUInt64();
+                break;
+            }
+            case Mnemonic.Shufps:
+            {
+                Vector128<uint> x = a.AsUInt32(), y = b.AsUInt32();
+                int order = instruction.Immediate8;
+                result = Vector128.Create(x.GetElement(order & 3), x.GetElement((order >> 2) & 3),
+                    y.GetElement((order >> 4) & 3), y.GetElement((order >> 6) & 3)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Shufpd:
+            {
+                int order = instruction.Immediate8;
+                result = Vector128.Create(a.GetElement(order & 1), b.GetElement((order >> 1) & 1));
+                break;
+            }
+            case Mnemonic.Pslldq:
+            case Mnemonic.Psrldq:
+            {
+                UInt128 value = ((UInt128)a.GetElement(1) << 64) | a.GetElement(0);
+                int bytes = Math.Min(shift, 16);
+                value = bytes >= 16 ? 0 : mnemonic == Mnemonic.Pslldq ? value << (bytes * 8) : value >> (bytes * 8);
+                result = Vector128.Create((ulong)value, (ulong)(value >> 64));
+                break;
+            }
+            case Mnemonic.Psllw: result = shift > 15 ? default : (a.AsUInt16() << shift).AsUInt64(); break;
+            case Mnemonic.Pslld: result = shift > 31 ? default : (a.AsUInt32() << shift).AsUInt64(); break;
+            case Mnemonic.Psllq: result = shift > 63 ? default : a << shift; break;
+            case Mnemonic.Psrlw: result = shift > 15 ? default : (a.AsUInt16() >>> shift).AsUInt64(); break;
+            case Mnemonic.Psrld: result = shift > 31 ? default : (a.AsUInt32() >>> shift).AsUInt64(); break;
+            case Mnemonic.Psrlq: result = shift > 63 ? default : a >>> shift; break;
+            case Mnemonic.Psraw: result = (a.AsInt16() >> Math.Min(shift, 15)).AsUInt64(); break;
+            case Mnemonic.Psrad: result = (a.AsInt32() >> Math.Min(shift, 31)).AsUInt64(); break;
+            case Mnemonic.Packuswb:
+            {
+                Span<byte> bytes = stackalloc byte[16];
+                Vector128<short> x = a.AsInt16(), y = b.AsInt16();
+                for (int i = 0; i < 8; i++)
+                {
+                    bytes[i] = (byte)Math.Clamp((int)x.GetElement(i), 0, 255);
+                    bytes[i + 8] = (byte)Math.Clamp((int)y.GetElement(i), 0, 255);
+                }
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Packsswb:
+            {
+                Span<sbyte> bytes = stackalloc sbyte[16];
+                Vector128<short> x = a.AsInt16(), y = b.AsInt16();
+                for (int i = 0; i < 8; i++)
+                {
+                    bytes[i] = (sbyte)Math.Clamp((int)x.GetElement(i), -128, 127);
+                    bytes[i + 8] = (sbyte)Math.Clamp((int)y.GetElement(i), -128, 127);
+                }
+                result = Vector128.Create<sbyte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Paddsb: result = SaturateLanes(a, b, 1, signed: true, add: true); break;
+            case Mnemonic.Paddsw: result = SaturateLanes(a, b, 2, signed: true, add: true); break;
+            case Mnemonic.Psubsb: result = SaturateLanes(a, b, 1, signed: true, add: false); break;
+            case Mnemonic.Psubsw: result = SaturateLanes(a, b, 2, signed: true, add: false); break;
+            case Mnemonic.Paddusw: result = SaturateLanes(a, b, 2, signed: false, add: true); break;
+            case Mnemonic.Psubusw: result = SaturateLanes(a, b, 2, signed: false, add: false); break;
+            case Mnemonic.Pmulhw:
+            case Mnemonic.Pmulhuw:
+            {
+                Span<ushort> words = stackalloc ushort[8];
+                for (int i = 0; i < 8; i++)
+                {
+                    int product = mnemonic == Mnemonic.Pmulhw
+                        ? a.AsInt16().GetElement(i) * b.AsInt16().GetElement(i)
+                        : a.AsUInt16().GetElement(i) * b.AsUInt16().GetElement(i);
+                    words[i] = (ushort)(product >> 16);
+                }
+                result = Vector128.Create<ushort>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pmaddwd:
+            {
+                Span<int> sums = stackalloc int[4];
+                Vector128<short> x = a.AsInt16(), y = b.AsInt16();
+                for (int i = 0; i < 4; i++)
+                    sums[i] = unchecked(x.GetElement(2 * i) * y.GetElement(2 * i) + x.GetElement(2 * i + 1) * y.GetElement(2 * i + 1));
+                result = Vector128.Create<int>(sums).AsUInt64();
+                break;
+            }
+            case Mnemonic.Packssdw:
+            {
+                Span<short> words = stackalloc short[8];
+                Vector128<int> x = a.AsInt32(), y = b.AsInt32();
+                for (int i = 0; i < 4; i++)
+                {
+                    words[i] = (short)Math.Clamp(x.GetElement(i), short.MinValue, short.MaxValue);
+                    words[i + 4] = (short)Math.Clamp(y.GetElement(i), short.MinValue, short.MaxValue);
+                }
+                result = Vector128.Create<short>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pshufb:
+            {
+                Vector128<byte> table = a.AsByte(), control = b.AsByte();
+                Span<byte> bytes = stackalloc byte[16];
+                for (int i = 0; i < 16; i++)
+                {
+                    byte selector = control.GetElement(i);
+                    bytes[i] = (selector & 0x80) != 0 ? (byte)0 : table.GetElement(selector & 15);
+                }
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Palignr:
+            {
+                Span<byte> concatenated = stackalloc byte[32];
+                for (int i = 0; i < 16; i++)
+                {
+                    concatenated[i] = b.AsByte().GetElement(i);
+                    concatenated[i + 16] = a.AsByte().GetElement(i);
+                }
+                Span<byte> bytes = stackalloc byte[16];
+                int offset = instruction.Immediate8;
+                for (int i = 0; i < 16; i++) bytes[i] = offset + i < 32 ? concatenated[offset + i] : (byte)0;
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pabsb: result = Vector128.Abs(b.AsSByte()).AsUInt64(); break;
+            case Mnemonic.Pabsw: result = Vector128.Abs(b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pabsd: result = Vector128.Abs(b.AsInt32()).AsUInt64(); break;
+            case Mnemonic.Movddup: result = Vector128.Create(b.GetElement(0), b.GetElement(0)); break;
+            case Mnemonic.Movsldup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(0), x.GetElement(0), x.GetElement(2), x.GetElement(2)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Movshdup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(1), x.GetElement(1), x.GetElement(3), x.GetElement(3)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Ptest:
+            {
+                ulong flags = 0;
+                if ((a & b) == Vector128<ulong>.Zero) flags |= X86.FlagZero;
+                if ((~a & b) == Vector128<ulong>.Zero) flags |= X86.FlagCarry;
+                SetArithmeticFlags(flags);
+                result = a;
+                return true;
+            }
+            default:
+                result = default;
+                return false;
+        }
+        return true;
+    }
+
+    private static Vector128<ulong> SaturateLanes(Vector128<ulong> a, Vector128<ulong> b, int laneBytes, bool signed, bool add)
+    {
+        if (laneBytes == 1 && !signed) return SaturatingBytes(a, b, add);
+        int count = 16 / laneBytes;
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < count; i++)
+        {
+            long x, y, min, max;
+            if (laneBytes == 1)
+            {
+                x = a.AsSByte().GetElement(i); y = b.AsSByte().GetElement(i); min = sbyte.MinValue; max = sbyte.MaxValue;
+            }
+            else if (signed)
+            {
+                x = a.AsInt16().GetElement(i); y = b.AsInt16().GetElement(i); min = short.MinValue; max = short.MaxValue;
+            }
+            else
+            {
+                x = a.AsUInt16().GetElement(i); y = b.AsUInt16().GetElement(i); min = 0; max = ushort.MaxValue;
+            }
+            long value = Math.Clamp(add ? x + y : x - y, min, max);
+            for (int k = 0; k < laneBytes; k++) bytes[i * laneBytes + k] = (byte)(value >> (k * 8));
+        }
+        return Vector128.Create<byte>(bytes).AsUInt64();
+    }
+
+    private static Vector128<ulong> SaturatingBytes(Vector128<ulong> a, Vector128<ulong> b, bool add)
+    {
+        Vector128<byte> x = a.AsByte(), y = b.AsByte();
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < 16; i++)
+            bytes[i] = (byte)Math.Clamp(add ? x.GetElement(i) + y.GetElement(i) : x.GetElement(i) - y.GetElement(i), 0, 255);
+        return Vector128.Create<byte>(bytes).AsUInt64();
+    }
+
+    private static Vector128<T> Interleave<T>(Vector128<T> a, Vector128<T> b, bool high) where T : unmanaged
+    {
+        int count = Vector128<T>.Count;
+        int start = high ? count / 2 : 0;
+        Span<T> values = stackalloc T[count];
+        for (int i = 0; i < count / 2; i++)
+        {
+            values[2 * i] = a.GetElement(start + i);
+            values[2 * i + 1] = b.GetElement(start + i);
+        }
+        return Vector128.Create<T>(values);
+    }
+
+    private bool TryExecuteFloatingPoint(ref Instruction instruction)
+    {
+        Mnemonic mnemonic = instruction.Mnemonic;
+        switch (mnemonic)
+        {
+            case Mnemonic.Cvtsi2sd:
+            case Mnemonic.Cvtsi2ss:
+            {
+                int size = OperandSize(ref instruction, 1);
+                long integer = SignExtend(ReadOperand(ref instruction, 1, size), size);
+                int index = XmmIndex(instruction.Op0Register);
+                Vector128<ulong> current = ReadXmm(index);
+                ulong bits = mnemonic == Mnemonic.Cvtsi2sd
+                    ? BitConverter.DoubleToUInt64Bits(integer)
+                    : (current.GetElement(0) & ~0xFFFFFFFFUL) | BitConverter.SingleToUInt32Bits(integer);
+                WriteXmm(index, current.WithElement(0, bits));
+                return true;
+            }
+            case Mnemonic.Cvttsd2si: case Mnemonic.Cvtsd2si: case Mnemonic.Cvttss2si: case Mnemonic.Cvtss2si:
+            {
+                bool isDouble = mnemonic is Mnemonic.Cvttsd2si or Mnemonic.Cvtsd2si;
+                bool truncate = mnemonic is Mnemonic.Cvttsd2si or Mnemonic.Cvttss2si;
+                ulong raw = instruction.Op1Kind == OpKind.Register ? ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) : ReadOperand(ref instruction, 1, isDouble ? 8 : 4);
+                double value = isDouble ? BitConverter.UInt64BitsToDouble(raw) : BitConverter.UInt32BitsToSingle((uint)raw);
+                int size = RegisterSize(instruction.Op0Register);
+                double rounded = truncate ? Math.Truncate(value) : RoundSse(value);
+                ulong converted;
+                // Out-of-range and NaN give the "integer indefinite" value.
+                if (size == 8) converted = double.IsNaN(rounded) || rounded >= 9.2233720368547758e18 || rounded < -9.2233720368547758e18 ? 0x8000000000000000UL : (ulong)(long)rounded;
+                else converted = double.IsNaN(rounded) || rounded >= 2147483648.0 || rounded < -2147483648.0 ? 0x80000000UL : (uint)(int)rounded;
+                WriteRegister(instruction.Op0Register, converted);
+                return true;
+            }
+            case Mnemonic.Cvtss2sd:
+            case Mnemonic.Cvtsd2ss:
+            {
+                int index = XmmIndex(instruction.Op0Register);
+                Vector128<ulong> current = ReadXmm(index);
+                bool toDouble = mnemonic == Mnemonic.Cvtss2sd;
+                ulong raw = instruction.Op1Kind == OpKind.Register ? ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) : ReadOperand(ref instruction, 1, toDouble ? 4 : 8);
+                ulong bits = toDouble
+                    ? BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle((uint)raw))
+                    : (current.GetElement(0) & ~0xFFFFFFFFUL) | BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(raw));
+                WriteXmm(index, current.WithElement(0, bits));
+                return true;
+            }
+            case Mnemonic.Comiss: case Mnemonic.Ucomiss: case Mnemonic.Comisd: case Mnemonic.Ucomisd:
+            {
+                bool isDouble = mnemonic is Mnemonic.Comisd or Mnemonic.Ucomisd;
+                ulong left = ReadXmm(XmmIndex(instruction.Op0Register)).GetElement(0);
+                ulong right = instruction.Op1Kind == OpKind.Register ? ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) : ReadOperand(ref instruction, 1, isDouble ? 8 : 4);
+                double x = isDouble ? BitConverter.UInt64BitsToDouble(left) : BitConverter.UInt32BitsToSingle((uint)left);
+                double y = isDouble ? BitConverter.UInt64BitsToDouble(right) : BitConverter.UInt32BitsToSingle((uint)right);
+                ulong flags = double.IsNaN(x) || double.IsNaN(y) ? X86.FlagZero | X86.FlagParity | X86.FlagCarry
+                    : x < y ? X86.FlagCarry : x == y ? X86.FlagZero : 0;
+                SetArithmeticFlags(flags);
+                return true;
+            }
+        }
+
+        if (mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd or Mnemonic.Cmpps or Mnemonic.Cmppd)
+        {
+            ExecuteFloatCompare(ref instruction, mnemonic);
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtps2dq or Mnemonic.Cvtpd2dq)
+        {
+            int target = XmmIndex(instruction.Op0Register);
+            Vector128<ulong> source = ReadXmmOperand(ref instruction, 1, aligned: true);
+            Vector128<uint> converted = mnemonic == Mnemonic.Cvtps2dq
+                ? Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(1)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(2)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(3)))))
+                : Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(1)))), 0u, 0u);
+            WriteXmm(target, converted.AsUInt64());
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtdq2pd or Mnemonic.Cvtdq2ps or Mnemonic.Cvttps2dq or Mnemonic.Cvtps2pd or Mnemonic.Cvtpd2ps or Mnemonic.Cvttpd2dq)
+        {
+            ExecutePackedConversion(ref instruction, mnemonic);
+            return true;
+        }
+
+        int kind = mnemonic switch
+        {
+            Mnemonic.Addss or Mnemonic.Addsd or Mnemonic.Addps or Mnemonic.Addpd => 0,
+            Mnemonic.Subss or Mnemonic.Subsd or Mnemonic.Subps or Mnemonic.Subpd => 1,
+            Mnemonic.Mulss or Mnemonic.Mulsd or Mnemonic.Mulps or Mnemonic.Mulpd => 2,
+            Mnemonic.Divss or Mnemonic.Divsd or Mnemonic.Divps or Mnemonic.Divpd => 3,
+            Mnemonic.Minss or Mnemonic.Minsd or Mnemonic.Minps or Mnemonic.Minpd => 4,
+            Mnemonic.Maxss or Mnemonic.Maxsd or Mnemonic.Maxps or Mnemonic.Maxpd => 5,
+            Mnemonic.Sqrtss or Mnemonic.Sqrtsd or Mnemonic.Sqrtps or Mnemonic.Sqrtpd => 6,
+            _ => -1,
+        };
+        if (kind < 0) return false;
+        string name = mnemonic.ToString();
+        bool scalar = name.EndsWith("ss", StringComparison.Ordinal) || name.EndsWith("sd", StringComparison.Ordinal);
+        bool isDoubleOp = name.EndsWith('d');
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> a = ReadXmm(destination);
+        Vector128<ulong> b = scalar && instruction.Op1Kind == OpKind.Memory
+            ? Vector128.Create(ReadOperand(ref instruction, 1, isDoubleOp ? 8 : 4), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<ulong> result = a;
+        if (isDoubleOp)
+        {
+            int lanes = scalar ? 1 : 2;
+            for (int i = 0; i < lanes; i++)
+            {
+                double r = FloatOp(kind, BitConverter.UInt64BitsToDouble(a.GetElement(i)), BitConverter.UInt64BitsToDouble(b.GetElement(i)));
+                result = result.WithElement(i, BitConverter.DoubleToUInt64Bits(r));
+            }
+        }
+        else
+        {
+            Vector128<uint> x = a.AsUInt32(), y = b.AsUInt32(), r = x;
+            int lanes = scalar ? 1 : 4;
+            for (int i = 0; i < lanes; i++)
+            {
+                float value = (float)FloatOp(kind, BitConverter.UInt32BitsToSingle(x.GetElement(i)), BitConverter.UInt32BitsToSingle(y.GetElement(i)));
+                if (kind <= 3 || kind == 6)
+                    value = kind switch
+                    {
+                        0 => BitConverter.UInt32BitsToSingle(x.GetElement(i)) + BitConverter.UInt32BitsToSingle(y.GetElement(i)),
+                        1 => BitConverter.UInt32BitsToSingle(x.GetElement(i)) - BitConverter.UInt32BitsToSingle(y.GetElement(i)),
+                        2 => BitConverter.UInt32BitsToSingle(x.GetElement(i)) * BitConverter.UInt32BitsToSingle(y.GetElement(i)),
+                        3 => BitConverter.UInt32BitsToSingle(x.GetElement(i)) / BitConverter.UInt32BitsToSingle(y.GetElement(i)),
+                        _ => MathF.Sqrt(BitConverter.UInt32BitsToSingle(y.GetElement(i))),
+                    };
+                r = r.WithElement(i, BitConverter.SingleToUInt32Bits(value));
+            }
+            result = r.AsUInt64();
+        }
+        WriteXmm(destination, result);
+        return true;
+    }
+
+    /// <summary>MIN/MAX return the second operand when either is NaN or both are zero (SSE semantics, not IEEE minNum).</summary>
+    private static double FloatOp(int kind, double a, double b) => kind switch
+    {
+        0 => a + b,
+        1 => a - b,
+        2 => a * b,
+        3 => a / b,
+        4 => a < b ? a : b,
+        5 => a > b ? a : b,
+        _ => Math.Sqrt(b),
+    };
+
+    /// <summary>CMPccSS/SD/PS/PD with the SSE predicates 0-7 (EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD): all-ones or zero per lane.</summary>
+    private void ExecuteFloatCompare(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        bool isDouble = mnemonic is Mnemonic.Cmpsd or Mnemonic.Cmppd;
+        bool scalar = mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd;
+        int predicate = instruction.Immediate8 & 7;
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> a = ReadXmm(destination);
+        Vector128<ulong> b = scalar && instruction.Op1Kind == OpKind.Memory
+            ? Vector128.Create(ReadOperand(ref instruction, 1, isDouble ? 8 : 4), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (isDouble)
+        {
+            Vector128<ulong> result = a;
+            for (int i = 0; i < (scalar ? 1 : 2); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt64BitsToDouble(a.GetElement(i)), BitConverter.UInt64BitsToDouble(b.GetElement(i)));
+                result = result.WithElement(i, r ? ulong.MaxValue : 0);
+            }
+            WriteXmm(destination, result);
+        }
+        else
+        {
+            Vector128<uint> x = a.AsUInt32(), y = b.AsUInt32(), result = x;
+            for (int i = 0; i < (scalar ? 1 : 4); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt32BitsToSingle(x.GetElement(i)), BitConverter.UInt32BitsToSingle(y.GetElement(i)));
+                result = result.WithElement(i, r ? uint.MaxValue : 0);
+            }
+            WriteXmm(destination, result.AsUInt64());
+        }
+    }
+
+    private static bool ComparePredicate(int predicate, double a, double b)
+    {
+        bool unordered = double.IsNaN(a) || double.IsNaN(b);
+        return predicate switch
+        {
+            0 => a == b,
+            1 => a < b,
+            2 => a <= b,
+            3 => unordered,
+            4 => !(a == b),
+            5 => !(a < b),
+            6 => !(a <= b),
+            _ => !unordered,
+        };
+    }
+
+    private void ExecutePackedConversion(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> source = instruction.Op1Kind == OpKind.Memory && instruction.MemorySize.GetSize() == 8
+            ? Vector128.Create(ReadOperand(ref instruction, 1, 8), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<uint> lanes = source.AsUInt32();
+        Vector128<ulong> result;
+        switch (mnemonic)
+        {
+            case Mnemonic.Cvtdq2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(0)), BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(1)));
+                break;
+            case Mnemonic.Cvtdq2ps:
+                result = Vector128.Create(
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(0)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(1)),
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(2)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(3))).AsUInt64();
+                break;
+            case Mnemonic.Cvttps2dq:
+            {
+                Span<uint> converted = stackalloc uint[4];
+                for (int i = 0; i < 4; i++) converted[i] = TruncateToInt32(BitConverter.UInt32BitsToSingle(lanes.GetElement(i)));
+                result = Vector128.Create<uint>(converted).AsUInt64();
+                break;
+            }
+            case Mnemonic.Cvttpd2dq:
+                result = Vector128.Create(TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+            case Mnemonic.Cvtps2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(0))),
+                    BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(1))));
+                break;
+            default:
+                result = Vector128.Create(BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+        }
+        WriteXmm(destination, result);
+    }
+
+    /// <summary>Truncating conversion; NaN and out-of-range give the integer indefinite value 0x80000000.</summary>
+    private static uint TruncateToInt32(double value) =>
+        double.IsNaN(value) || value >= 2147483648.0 || value <= -2147483649.0 ? 0x80000000u : (uint)(int)Math.Truncate(value);
+
+    /// <summary>Rounds to an integral value per MXCSR.RC (bits 14:13).</summary>
+    private double RoundSse(double value) => ((Fpu.Mxcsr >> 13) & 3) switch
+    {
+        0 => Math.Round(value, MidpointRounding.ToEven),
+        1 => Math.Floor(value),
+        2 => Math.Ceiling(value),
+        _ => Math.Truncate(value),
+    };
+}
