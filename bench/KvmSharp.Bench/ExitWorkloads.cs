@@ -211,7 +211,6 @@ internal sealed class ImmediateExitWorkload : ExitLoopWorkload
         RunResult result = guest.Vcpu.Run();
         if (result.Reason != KvmExitReason.Hlt || result.Interrupted)
             throw guest.UnexpectedExit(result, "HLT");
-        guest.Vcpu.RunBlock.ImmediateExit = 1;
     }
 
     protected override void Loop(FlatGuestVm guest, long calls)
@@ -219,6 +218,9 @@ internal sealed class ImmediateExitWorkload : ExitLoopWorkload
         Vcpu vcpu = guest.Vcpu;
         for (long k = 0; k < calls; k++)
         {
+            // KvmSharp's Run clears immediate_exit when KVM_RUN returns EINTR (a kick
+            // is consumed), so each call sets it again; the C peer sets it once.
+            vcpu.RunBlock.ImmediateExit = 1;
             RunResult result = vcpu.Run();
             if (result.Errno != Errno.EINTR)
                 throw new BenchException($"KVM_RUN: returned {(result.Interrupted ? result.Errno.ToString() : "0")} with immediate_exit set (exit {result.Reason}), wanted EINTR");
