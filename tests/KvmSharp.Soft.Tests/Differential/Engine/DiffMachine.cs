@@ -72,6 +72,8 @@ public sealed class DiffMachine : IDisposable
         ram[stop + 1] = (byte)StopPort;
         ram.Slice(stop + 2, 16).Fill(0xCC);
         test.InitialData().CopyTo(ram[(int)DataAddress..]);
+        // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
+        ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
 
         _vcpu.SetSregs(UserSregs(test.Mode));
         var regs = new KvmRegs { Rip = CodeAddress, Rflags = test.Rflags };

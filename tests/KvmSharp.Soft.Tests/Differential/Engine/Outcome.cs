@@ -37,16 +37,26 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
         for (int i = 0; i < TestCase.GprCount; i++)
             if (Gprs[i] != expected.Gprs[i])
                 differences.Add($"{TestCase.GprNames[i]} 0x{Gprs[i]:x} (expected 0x{expected.Gprs[i]:x})");
+        int ranges = 0;
         for (int i = 0; i < Data.Length; i++)
         {
             if (Data[i] == expected.Data[i]) continue;
             int end = i;
             while (end + 1 < Data.Length && Data[end + 1] != expected.Data[end + 1]) end++;
-            differences.Add($"data[0x{i:x}..0x{end:x}] {Convert.ToHexStringLower(Data, i, end - i + 1)} (expected {Convert.ToHexStringLower(expected.Data, i, end - i + 1)})");
+            if (++ranges <= MaxDataRangesShown)
+            {
+                int shown = Math.Min(end - i + 1, 16);
+                string more = end - i + 1 > shown ? "…" : "";
+                differences.Add($"data[0x{i:x}..0x{end:x}] {Convert.ToHexStringLower(Data, i, shown)}{more} (expected {Convert.ToHexStringLower(expected.Data, i, shown)}{more})");
+            }
             i = end;
         }
+        if (ranges > MaxDataRangesShown)
+            differences.Add($"data: {ranges - MaxDataRangesShown} more differing ranges");
         return differences;
     }
+
+    private const int MaxDataRangesShown = 4;
 
     private static string Suffix(string detail) => detail.Length == 0 ? "" : $" ({detail})";
 

@@ -24,6 +24,9 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         // A wrong interrupt frame is a property of the exception, whichever instruction raised it.
         if (host.Kind == OutcomeKind.Exception && soft.Kind == OutcomeKind.Exception && host.Vector == soft.Vector && what == "rflags")
             return $"exception{host.Vector}-frame-{what}-{hash}";
+        // A different way out (another vector, no exception) is named after the two ends, whichever instruction it was.
+        if (host.Kind != soft.Kind || host.Vector != soft.Vector)
+            return $"{End(host)}-vs-{End(soft)}-{hash}";
         // The instruction where the kernels part: the one that faulted on either side, else the last one before the earlier stop.
         ulong divergence = Math.Min(host.Rip, soft.Rip);
         bool faulted = host.Kind == OutcomeKind.Exception || soft.Kind == OutcomeKind.Exception;
@@ -38,12 +41,19 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         return $"{instruction.Mnemonic.ToString().ToLowerInvariant()}{(width > 0 ? width.ToString(CultureInfo.InvariantCulture) : "")}-{what}-{hash}";
     }
 
+    private static string End(Outcome outcome) => outcome.Kind switch
+    {
+        OutcomeKind.Exception => $"exception{outcome.Vector}",
+        OutcomeKind.Stop => "stop",
+        _ => outcome.Detail.Split(' ')[0].ToLowerInvariant(),
+    };
+
     /// <summary>The name without its hash: two vectors with the same signature most likely show the same bug.</summary>
     public string Signature => Name[..Name.LastIndexOf('-')];
 
     private static string Aspect(string difference)
     {
-        string first = difference[..difference.IndexOfAny([' ', '['])];
+        string first = difference[..difference.IndexOfAny([' ', '[', ':'])];
         return Array.IndexOf(TestCase.GprNames, first) >= 0 ? "gpr" : first;
     }
 

@@ -14,8 +14,10 @@ public static class SequenceRules
         : [0x81, 0x24, 0x24, 0xFF, 0xCD, 0xFF, 0xFF];
 
     /// <summary>
-    /// No instruction reads a flag an earlier one left undefined, and every PUSHF is masked; the minimizer
-    /// may only shrink a case into another comparable case.
+    /// No instruction reads a flag an earlier one left undefined; every PUSHF is masked; every POPF pops an
+    /// immediate pushed just before it (so TF, AC and DF come only from the generator), and a POPF that sets
+    /// TF is not followed by PUSHF, whose single-step trap would come before the mask. The minimizer may only
+    /// shrink a case into another comparable case.
     /// </summary>
     public static bool IsComparable(TestCase test)
     {
@@ -23,7 +25,18 @@ public static class SequenceRules
         for (int i = 0; i < steps.Count; i++)
         {
             if (steps[i].ReadsUndefined) return false;
-            if (steps[i].Instruction.Mnemonic is Mnemonic.Pushf or Mnemonic.Pushfd or Mnemonic.Pushfq)
+            var mnemonic = steps[i].Instruction.Mnemonic;
+            if (mnemonic is Mnemonic.Popf or Mnemonic.Popfd or Mnemonic.Popfq)
+            {
+                if (i == 0) return false;
+                var push = steps[i - 1].Instruction;
+                if (push.Mnemonic != Mnemonic.Push || push.OpCount != 1 || push.GetOpKind(0) == OpKind.Register || push.GetOpKind(0) == OpKind.Memory)
+                    return false;
+                bool trap = (push.GetImmediate(0) & 0x100) != 0;
+                if (trap && i + 1 < steps.Count && steps[i + 1].Instruction.Mnemonic is Mnemonic.Pushf or Mnemonic.Pushfd or Mnemonic.Pushfq)
+                    return false;
+            }
+            if (mnemonic is Mnemonic.Pushf or Mnemonic.Pushfd or Mnemonic.Pushfq)
             {
                 if (i + 1 >= steps.Count) return false;
                 var next = steps[i + 1].Instruction;
