@@ -18,7 +18,10 @@ public static class Program
         "  --mode        64 (long mode, CPL 3; default) or 32 (compatibility mode, CPL 3)\n" +
         "  --vectors     the vectors file (default: tests/KvmSharp.Soft.Tests/Differential/vectors.txt of the repository around the current directory)\n" +
         "  --mask-flags  RFLAGS bits to leave out of comparisons, to look past a known bug (e.g. 0x10000)\n" +
-        "  --dry-run     print new vectors instead of appending them";
+        "  --dry-run     print new vectors instead of appending them\n" +
+        "  --probe HEX   run one sequence (instructions as hex, comma-separated) on both kernels, print both outcomes,\n" +
+        "                and append it as a vector when they differ (unless --dry-run)\n" +
+        "  --stats       print how often each mnemonic was generated";
 
     public static int Main(string[] args)
     {
@@ -30,6 +33,8 @@ public static class Program
         string? vectorsPath = null;
         bool dryRun = false, verbose = false;
         ulong maskFlags = 0;
+        string? probe = null;
+        bool stats = false;
         try
         {
             for (int i = 0; i < args.Length; i++)
@@ -45,6 +50,8 @@ public static class Program
                     case "--vectors": vectorsPath = Value(); break;
                     case "--mask-flags": maskFlags = ParseNumber(Value()); break;
                     case "--dry-run": dryRun = true; break;
+                    case "--probe": probe = Value(); break;
+                    case "--stats": stats = true; break;
                     case "--verbose": verbose = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return 0;
                     default: throw new ArgumentException($"Unknown argument {args[i]}.");
@@ -63,6 +70,9 @@ public static class Program
             return 1;
         }
 
+        if (probe is not null)
+            return Probe(probe, mode, dryRun ? null : vectorsPath);
+
         var existing = File.Exists(vectorsPath) ? RegressionVector.Load(vectorsPath) : [];
         var signatures = existing.Select(v => v.Signature).ToHashSet();
         Console.WriteLine($"# seed 0x{seed:x} mode {(int)mode} for {(count == long.MaxValue ? $"{minutes} min" : $"{count} sequences")}; {existing.Count} vectors in {vectorsPath}");
@@ -70,11 +80,16 @@ public static class Program
         using var runner = new DifferentialRunner { ExtraIgnoredFlags = maskFlags };
         var generator = new SequenceGenerator(seed, mode);
         var clock = Stopwatch.StartNew();
+        var histogram = new Dictionary<string, long>();
         var deadline = TimeSpan.FromMinutes(minutes);
         long sequences = 0, mismatches = 0, written = 0;
         while (sequences < count && (count != long.MaxValue || clock.Elapsed < deadline))
         {
-            var comparison = runner.Compare(generator.Next(maxGroups));
+            var test = generator.Next(maxGroups);
+            if (stats)
+                foreach (var step in FlagAnalysis.Analyze(test.Code, test.Bitness))
+                    histogram[step.Instruction.Mnemonic.ToString()] = histogram.GetValueOrDefault(step.Instruction.Mnemonic.ToString()) + 1;
+            var comparison = runner.Compare(test);
             sequences++;
             if (comparison.Matches) continue;
             mismatches++;
@@ -88,7 +103,29 @@ public static class Program
             if (dryRun) Console.WriteLine(vector.Format());
             else File.AppendAllText(vectorsPath, vector.Format() + "\n");
         }
+        if (stats)
+            Console.WriteLine("# " + string.Join(" ", histogram.OrderByDescending(p => p.Value).Select(p => $"{p.Key.ToLowerInvariant()}:{p.Value}")));
         Console.WriteLine($"sequences {sequences} runs {runner.Runs} instructions {runner.Instructions} mismatching {mismatches} new-vectors {written} seconds {clock.Elapsed.TotalSeconds:F1}");
+        return 0;
+    }
+
+    private static int Probe(string hex, GuestMode mode, string? vectorsPath)
+    {
+        var gprs = new ulong[TestCase.GprCount];
+        gprs[4] = DiffMachine.UserStackTop;
+        if (mode == GuestMode.Long64) gprs[15] = DiffMachine.DataAddress;
+        var test = new TestCase(mode, 1, gprs, 0x3002, hex.Split(',').Select(Convert.FromHexString).ToList());
+        using var runner = new DifferentialRunner();
+        var comparison = runner.Compare(test);
+        Console.WriteLine($"host: {comparison.Host}");
+        Console.WriteLine($"soft: {comparison.Soft}");
+        Console.WriteLine(comparison.Matches ? "same" : string.Join("; ", comparison.Differences));
+        if (!comparison.Matches && vectorsPath is not null)
+        {
+            var vector = new RegressionVector(RegressionVector.NameFor(comparison), test, comparison.Host, $"undiagnosed: {comparison.Differences[0]}");
+            File.AppendAllText(vectorsPath, vector.Format() + "\n");
+            Console.WriteLine($"appended {vector.Name} to {vectorsPath}");
+        }
         return 0;
     }
 

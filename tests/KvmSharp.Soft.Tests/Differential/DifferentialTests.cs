@@ -14,22 +14,32 @@ public sealed class DifferentialTests
 
     public static TheoryData<string> VectorNames => new(RegressionVector.Load(VectorsPath).Select(v => v.Name));
 
+    /// <summary>Guest ring 3 in 64-bit mode runs natively on this machine's processor: Soft against silicon.</summary>
     [Fact]
-    public void FixedSeedSequences_64BitUserMode_MatchTheHardware()
+    public void FixedSeedSequences_64BitUserMode_MatchTheHardware() => RunFixedSeed(GuestMode.Long64, FixedSequences);
+
+    /// <summary>
+    /// kvm_pvm sends 32-bit user code through KVM's instruction emulator, so here Soft is compared with that
+    /// emulator (the generator leaves out LZCNT, POPCNT and MOVBE, which it does not handle).
+    /// </summary>
+    [Fact]
+    public void FixedSeedSequences_CompatibilityModeUserMode_MatchHost() => RunFixedSeed(GuestMode.Compat32, FixedSequences / 2);
+
+    private static void RunFixedSeed(GuestMode mode, int count)
     {
         RequireHost();
-        var known = RegressionVector.Load(VectorsPath).Where(v => v.KnownMismatch is not null).ToDictionary(v => v.Signature, v => v.KnownMismatch!);
+        var known = RegressionVector.Load(VectorsPath).Where(v => v.KnownMismatch is not null)
+            .GroupBy(v => v.Signature).ToDictionary(g => g.Key, g => g.First().KnownMismatch!);
         using var runner = new DifferentialRunner();
-        var generator = new SequenceGenerator(FixedSeed, GuestMode.Long64);
+        var generator = new SequenceGenerator(FixedSeed, mode);
         var unexplained = new List<string>();
         var output = TestContext.Current.TestOutputHelper;
-        for (int i = 0; i < FixedSequences; i++)
+        for (int i = 0; i < count; i++)
         {
             var comparison = runner.Compare(generator.Next());
             if (comparison.Matches) continue;
             var minimal = runner.Minimize(comparison);
-            string name = RegressionVector.NameFor(minimal);
-            var vector = new RegressionVector(name, minimal.Test, minimal.Host, null);
+            var vector = new RegressionVector(RegressionVector.NameFor(minimal), minimal.Test, minimal.Host, null);
             if (known.TryGetValue(vector.Signature, out var diagnosis))
             {
                 output?.WriteLine($"sequence {i}: known mismatch {vector.Signature}: {diagnosis}");
@@ -39,7 +49,7 @@ public sealed class DifferentialTests
         }
         output?.WriteLine($"{runner.Runs} runs, {runner.Instructions} instructions compared.");
         Assert.True(unexplained.Count == 0,
-            $"Soft differs from the hardware in {unexplained.Count} of {FixedSequences} sequences (minimized, in vectors.txt format):\n{string.Join("\n", unexplained)}");
+            $"Soft differs from Host in {unexplained.Count} of {count} sequences (minimized, in vectors.txt format):\n{string.Join("\n", unexplained)}");
     }
 
     [Theory]

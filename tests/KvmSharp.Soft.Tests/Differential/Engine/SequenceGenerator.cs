@@ -117,6 +117,9 @@ public sealed class SequenceGenerator
             var op = code.ToOpCode();
             if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !s_mnemonics.Contains(op.Mnemonic)) continue;
             if (bitness == 64 ? !op.Mode64 : !op.Mode32) continue;
+            // kvm_pvm runs 32-bit user code through KVM's instruction emulator, which decodes LZCNT as BSR and
+            // raises #UD for MOVBE and POPCNT: there is no hardware to compare these against in compatibility mode.
+            if (bitness == 32 && op.Mnemonic is Mnemonic.Lzcnt or Mnemonic.Movbe or Mnemonic.Popcnt) continue;
             if (op.AddressSize != 0) continue;
             // BSWAP r16 and MOVSXD r16 have undefined results; SHLD/SHRD r16 by CL may shift past 16 (undefined).
             if (op.Mnemonic is Mnemonic.Bswap or Mnemonic.Movsxd && op.OperandSize == 16) continue;
@@ -187,7 +190,8 @@ public sealed class SequenceGenerator
         if (op.CanUseLockPrefix && operands.Length > 0 && operands[0] is MemOperand && _rng.Chance(25))
             instruction.HasLockPrefix = true;
         var main = Encode(instruction);
-        if (main is null) return null;
+        // Iced encodes some codes outside their mode into other instructions; keep only what decodes back to itself.
+        if (main is null || Decode(main).Code != code) return null;
 
         var group = new List<byte[]>();
         bool ok = op.Mnemonic switch
