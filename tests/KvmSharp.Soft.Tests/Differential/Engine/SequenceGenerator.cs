@@ -386,8 +386,23 @@ public sealed class SequenceGenerator
     private List<byte[]> FaultGroup()
     {
         int offset = _rng.Below(0x1000) & ~3;
-        switch (_rng.Below(7))
+        switch (_rng.Below(9))
         {
+            case 7:
+                // A push through a stack pointer that is non-canonical (#SS(0)) or in the read-only code page (#PF, error 7).
+                ulong stack = _bitness == 64 && _rng.Chance(50) ? 0x8000_0000_0000_0000UL + (uint)offset : DiffMachine.CodeAddress + 0x1000 + (uint)offset;
+                return
+                [
+                    Encode(_bitness == 64 ? Instruction.Create(Code.Mov_r64_imm64, Register.RSP, stack) : Instruction.Create(Code.Mov_r32_imm32, Register.ESP, (uint)stack))!,
+                    Encode(Instruction.Create(_bitness == 64 ? Code.Push_r64 : Code.Push_r32, _bitness == 64 ? Register.RAX : Register.EAX))!,
+                ];
+            case 8 when _bitness == 64:
+                // A non-canonical address through RBP addresses the stack segment: #SS(0), not #GP.
+                return
+                [
+                    Encode(Instruction.Create(Code.Mov_r64_imm64, Register.RBP, 0xFFFF_0000_0000_0000UL + (uint)offset))!,
+                    Encode(Instruction.Create(Code.Mov_r32_rm32, Register.EAX, new MemoryOperand(Register.RBP, 8)))!,
+                ];
             case 0:
                 return [[0x0F, 0x0B]]; // ud2
             case 1:
