@@ -159,3 +159,39 @@ public class MemoryTests
         Assert.Equal(0x42UL, guest.Vcpu.GetRegs().Rax & 0xff);
     }
 }
+
+public partial class UnbackedMemoryTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void GuestAccessToInaccessibleHostMemoryBecomesAnMmioExit(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a => { a.mov(Iced.Intel.AssemblerRegisters.al, Iced.Intel.AssemblerRegisters.__byte_ptr[0x8000]); a.hlt(); });
+        // Address space reserved with no access (PROT_NONE): a slot over it is
+        // legal, but the memory cannot be read. KVM's instruction emulator (which
+        // runs this guest's real-mode code on this Host) then handles the access
+        // as MMIO; Soft, an emulator too, does the same and never touches the page.
+        nint reserved = Mmap(0, 0x1000, 0, 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */, -1, 0);
+        Assert.NotEqual(-1, reserved);
+        try
+        {
+            guest.Vm.SetUserMemoryRegion(0, 0, 0, guest.Memory.Pointer);
+            guest.Vm.SetUserMemoryRegion(0, 0, 0x8000, guest.Memory.Pointer);
+            guest.Vm.SetUserMemoryRegion(1, 0x8000, 0x1000, reserved);
+            Assert.Equal(KvmExitReason.Mmio, guest.Vcpu.Run().Reason);
+            Assert.Equal(0x8000UL, guest.Vcpu.Mmio.PhysicalAddress);
+            Assert.False(guest.Vcpu.Mmio.IsWrite);
+        }
+        finally
+        {
+            Munmap(reserved, 0x1000);
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "mmap")]
+    private static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "munmap")]
+    private static partial int Munmap(nint address, nuint length);
+}

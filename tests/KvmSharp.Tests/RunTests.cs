@@ -259,3 +259,59 @@ public class HardwareBreakpointTests
         Assert.Equal(1UL, guest.Vcpu.GetRegs().Rax & 0xffff); // INC has not run.
     }
 }
+
+public class EmulationFailureTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void FetchingCodeFromOutsideRamEndsWithAnEmulationInternalError(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        // A far return to 2000:0000, guest physical 0x20000, past the 64 KiB slot.
+        using var guest = new RealModeGuest(kvm, a => { a.mov(ax, 0x2000); a.push(ax); a.push(0); a.retf(); });
+        var result = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.InternalError, result.Reason);
+        Assert.Equal(KvmConstants.KVM_INTERNAL_ERROR_EMULATION, guest.Vcpu.RunBlock.Internal.Suberror);
+        Assert.Equal(0UL, guest.Vcpu.GetRegs().Rip);
+        Assert.Equal(0x20000UL, guest.Vcpu.GetSregs().Cs.Base);
+        // The ndata words that follow are the kernel's own diagnostics (Host: 6, Soft: none).
+    }
+}
+
+public class InterruptWindowTests
+{
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void AnInterruptQueuedAtTheWindowRunsTheGuestsHandler(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, a =>
+        {
+            var spin = a.CreateLabel();
+            var handler = a.CreateLabel();
+            a.mov(__word_ptr[0x20 * 4], 0x1100);  // IVT[0x20] = 0000:1100
+            a.mov(__word_ptr[0x20 * 4 + 2], 0);
+            a.@out(0x10, al);                      // Marker: the IVT is ready; IF is still 0.
+            a.sti();
+            a.Label(ref spin);
+            a.jmp(spin);
+        });
+        guest.Memory.Write(0x1100, [0xb0, 0x77, 0xe6, 0x20, 0xf4]); // mov al, 0x77; out 0x20, al; hlt
+
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+        Assert.Equal(0x10, guest.Vcpu.Io.Port);
+        Assert.Equal(0, guest.Vcpu.RunBlock.IfFlag);
+        Assert.Equal(0, guest.Vcpu.RunBlock.ReadyForInterruptInjection);
+
+        guest.Vcpu.RunBlock.RequestInterruptWindow = 1;
+        Assert.Equal(KvmExitReason.IrqWindowOpen, guest.Vcpu.Run().Reason);
+        Assert.Equal(1, guest.Vcpu.RunBlock.IfFlag);
+        Assert.Equal(1, guest.Vcpu.RunBlock.ReadyForInterruptInjection);
+
+        guest.Vcpu.RunBlock.RequestInterruptWindow = 0;
+        guest.Vcpu.Interrupt(0x20);
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+        Assert.Equal(0x20, guest.Vcpu.Io.Port);
+        Assert.Equal(0x77, guest.Vcpu.Io.Data[0]);
+    }
+}

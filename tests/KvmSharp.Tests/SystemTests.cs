@@ -109,15 +109,3 @@ public class SystemTests
         Assert.Contains("machine type 57005", error.Message);
     }
 }
-
-public class SoftCapabilityTests
-{
-    [Fact]
-    public void SoftReportsNoIrqchipUntilItHasOneAndRefusesToCreateIt()
-    {
-        using var kvm = Kernels.Open("soft");
-        Assert.Equal(0, kvm.CheckExtension(KvmCap.Irqchip));
-        using var vm = kvm.CreateVm();
-        Assert.Equal(Errno.ENOTTY, Assert.Throws<KvmException>(() => vm.CreateIrqchip()).Errno);
-    }
-}

@@ -77,6 +77,25 @@ public class VcpuMiscTests
         using var vcpu = vm.CreateVcpu(0);
         vcpu.TprAccessReporting(true);
         vcpu.SetVapicAddr(0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void MachineChecksAreSetUpAndInjectedWhereTheKernelOffersThem(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        if (kvm.CheckExtension(KvmCap.Mce) == 0)
+        {
+            // Soft has no machine-check banks: the MCE ioctls are unknown to it.
+            Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => kvm.GetMceCapSupported()).Errno);
+            Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetupMce(1)).Errno);
+            return;
+        }
+        Assert.True(kvm.GetMceCapSupported() != 0);
+        // The low byte of MCG_CAP is the bank count: at least one bank is required.
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetupMce(0)).Errno);
         vcpu.SetupMce(1);
         // Bank 5 does not exist with one bank.
         Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetMce(new KvmX86Mce { Bank = 5, Status = 1UL << 63 })).Errno);

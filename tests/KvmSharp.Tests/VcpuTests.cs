@@ -154,6 +154,40 @@ public class VcpuTests
         Assert.Equal(Errno.E2BIG, Assert.Throws<KvmException>(() => vcpu.GetCpuid2(new KvmCpuidEntry2[1])).Errno);
         var tooMany = new KvmCpuidEntry2[300];
         Assert.Equal(Errno.E2BIG, Assert.Throws<KvmException>(() => vcpu.SetCpuid2(tooMany)).Errno);
+        Assert.Equal(supported.Length, vcpu.GetCpuid2(back)); // The refused set changed nothing.
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public unsafe void InvalidDebugRegistersAndEventsAreRefusedAndChangeNothing(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        var before = vcpu.GetDebugRegs();
+        KvmDebugregs highDr7 = WithDr0(before, 0x1234), withFlags = WithDr0(before, 0x1234);
+        highDr7.Dr7 = 1UL << 32; // DR7 is a 32-bit register.
+        withFlags.Flags = 1;
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetDebugRegs(highDr7)).Errno);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetDebugRegs(withFlags)).Errno);
+        var after = vcpu.GetDebugRegs();
+        Assert.Equal(before.Db[0], after.Db[0]);
+
+        var events = vcpu.GetVcpuEvents();
+        var badEvents = events;
+        badEvents.Flags = 0x8000_0000;
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetVcpuEvents(badEvents)).Errno);
+        badEvents = events;
+        badEvents.Exception.Injected = 1;
+        badEvents.Exception.Nr = 2; // NMI is not an exception that can be injected as one.
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetVcpuEvents(badEvents)).Errno);
+        Assert.Equal(0, vcpu.GetVcpuEvents().Exception.Injected);
+    }
+
+    private static unsafe KvmDebugregs WithDr0(KvmDebugregs regs, ulong dr0)
+    {
+        regs.Db[0] = dr0;
+        return regs;
     }
 
     [Theory]
@@ -211,6 +245,7 @@ public class VcpuTests
         var bad = xcrs;
         bad.Xcrs[0].Value = 0; // XCR0 bit 0 must stay set.
         Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => vcpu.SetXcrs(bad)).Errno);
+        Assert.Equal(xcrs.Xcrs[0].Value, vcpu.GetXcrs().Xcrs[0].Value);
     }
 
     [Theory]

@@ -225,7 +225,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out _);
+            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out _, size);
             if (host != null)
             {
                 if (!atomic)
@@ -763,21 +763,15 @@ public sealed unsafe partial class X86Cpu
     {
         int size = OperandSize(ref instruction, 0);
         ulong value = ReadOperand(ref instruction, 1, size);
-        value = size switch
-        {
-            2 => BinaryPrimitives(value, 2),
-            4 => BinaryPrimitives(value, 4),
-            _ => BinaryPrimitives(value, 8),
-        };
-        WriteOperand(ref instruction, 0, size, value);
-
-        static ulong BinaryPrimitives(ulong v, int bytes) => bytes switch
-        {
-            2 => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((ushort)v),
-            4 => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((uint)v),
-            _ => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v),
-        };
+        WriteOperand(ref instruction, 0, size, ReverseBytes(value, size));
     }
+
+    private static ulong ReverseBytes(ulong value, int size) => size switch
+    {
+        2 => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((ushort)value),
+        4 => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((uint)value),
+        _ => System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(value),
+    };
 
     private void ExecuteBswap(ref Instruction instruction)
     {

@@ -56,9 +56,17 @@ public sealed unsafe partial class X86Cpu
     {
         public ulong Rip;
         public long Generation;
+        public long VerifiedEpoch;
         public DecodedBlock? Block;
         public byte* Host;
     }
+
+    /// <summary>
+    /// Code bytes of a cached block are compared with memory once per epoch. The epoch advances at Run entry, at
+    /// serializing/mode-changing instructions and at event delivery: the points where the architecture requires a CPU to
+    /// notice code modified by another agent (the cross-modifying-code protocol). Own writes invalidate precisely.
+    /// </summary>
+    private long _verifyEpoch;
 
     /// <summary>
     /// Blocks by RIP, valid while no translation-affecting state changed (<see cref="_translationGeneration"/>): skips the
@@ -74,14 +82,22 @@ public sealed unsafe partial class X86Cpu
         ulong rip = Rip;
         ref FastBlockEntry entry = ref _fastBlocks[(int)((rip ^ (rip >> 12)) & 4095)];
         DecodedBlock? block = entry.Block;
-        if (entry.Rip == rip && entry.Generation == _translationGeneration && block != null && block.Valid &&
-            new ReadOnlySpan<byte>(entry.Host, block.Bytes.Length).SequenceEqual(block.Bytes))
-            return block;
+        if (entry.Rip == rip && entry.Generation == _translationGeneration && block != null && block.Valid)
+        {
+            if (entry.VerifiedEpoch == _verifyEpoch)
+                return block;
+            if (new ReadOnlySpan<byte>(entry.Host, block.Bytes.Length).SequenceEqual(block.Bytes))
+            {
+                entry.VerifiedEpoch = _verifyEpoch;
+                return block;
+            }
+        }
         block = FetchBlock(out byte* host);
         if (block.Key != ulong.MaxValue)
         {
             entry.Rip = rip;
             entry.Generation = _translationGeneration;
+            entry.VerifiedEpoch = _verifyEpoch;
             entry.Block = block;
             entry.Host = host;
         }

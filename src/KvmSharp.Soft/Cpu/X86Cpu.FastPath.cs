@@ -33,6 +33,18 @@ internal struct FastOp
     public byte Size;
     /// <summary>Immediate (masked to the operand size) or branch displacement.</summary>
     public ulong Immediate;
+
+    // Pre-decoded 64-bit-address-size memory operand (AddressKind != 0); other address sizes use the general decoder.
+    public byte AddressKind;
+    public byte MemoryBase;
+    public byte MemoryIndex;
+    public byte MemoryScaleShift;
+    public byte MemorySegment;
+    /// <summary>Displacement; for RIP-relative operands, relative to the next instruction.</summary>
+    public ulong Displacement;
+
+    public const byte AddressGeneral = 0, AddressRegisters = 1, AddressRipRelative = 2;
+    public const byte NoRegister = 0xFF;
 }
 
 public sealed unsafe partial class X86Cpu
@@ -40,7 +52,12 @@ public sealed unsafe partial class X86Cpu
     private static FastOp[] BuildFastOps(Instruction[] instructions, int count)
     {
         var ops = new FastOp[count];
-        for (int i = 0; i < count; i++) ops[i] = Classify(ref instructions[i]);
+        for (int i = 0; i < count; i++)
+        {
+            ops[i] = Classify(ref instructions[i]);
+            if (ops[i].Kind is FastKind.MovRegMem or FastKind.MovMemReg or FastKind.MovMemImm or FastKind.AluRegMem)
+                DescribeAddress(ref instructions[i], ref ops[i]);
+        }
         return ops;
     }
 
@@ -110,6 +127,49 @@ public sealed unsafe partial class X86Cpu
         };
     }
 
+    /// <summary>Pre-decodes a memory operand when its address size is 64 bits (no wrap-around masking needed).</summary>
+    private static void DescribeAddress(ref Instruction instruction, ref FastOp op)
+    {
+        Register baseRegister = instruction.MemoryBase;
+        Register indexRegister = instruction.MemoryIndex;
+        op.MemorySegment = (byte)(instruction.MemorySegment - Register.ES);
+        if (baseRegister == Register.RIP)
+        {
+            if (indexRegister != Register.None) return;
+            op.AddressKind = FastOp.AddressRipRelative;
+            op.Displacement = instruction.MemoryDisplacement64 - instruction.NextIP;
+            return;
+        }
+        bool base64 = baseRegister == Register.None || (s_gprIndex[(int)baseRegister] >= 0 && s_gprSize[(int)baseRegister] == 8);
+        bool index64 = indexRegister == Register.None || (s_gprIndex[(int)indexRegister] >= 0 && s_gprSize[(int)indexRegister] == 8);
+        if (!base64 || !index64) return;
+        if (baseRegister == Register.None && indexRegister == Register.None && instruction.MemoryDisplSize != 8) return;
+        op.AddressKind = FastOp.AddressRegisters;
+        op.MemoryBase = baseRegister == Register.None ? FastOp.NoRegister : (byte)s_gprIndex[(int)baseRegister];
+        op.MemoryIndex = indexRegister == Register.None ? FastOp.NoRegister : (byte)s_gprIndex[(int)indexRegister];
+        op.MemoryScaleShift = (byte)System.Numerics.BitOperations.Log2((uint)Math.Max(1, instruction.MemoryIndexScale));
+        op.Displacement = instruction.MemoryDisplacement64;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong FastEffectiveAddress(ref FastOp op, ref Instruction instruction)
+    {
+        switch (op.AddressKind)
+        {
+            case FastOp.AddressRegisters:
+            {
+                ulong address = op.Displacement;
+                if (op.MemoryBase != FastOp.NoRegister) address += Gpr[op.MemoryBase];
+                if (op.MemoryIndex != FastOp.NoRegister) address += Gpr[op.MemoryIndex] << op.MemoryScaleShift;
+                return address;
+            }
+            case FastOp.AddressRipRelative:
+                return _nextRip + op.Displacement;
+            default:
+                return EffectiveAddress(ref instruction);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void WriteWide(int index, ulong value, int size) => Gpr[index] = size == 8 ? value : value & 0xFFFFFFFF;
 
@@ -125,13 +185,13 @@ public sealed unsafe partial class X86Cpu
                 Gpr[op.Destination] = op.Immediate;
                 return;
             case FastKind.MovRegMem:
-                Gpr[op.Destination] = ReadMemory(MemorySegment(ref instruction), EffectiveAddress(ref instruction), op.Size);
+                Gpr[op.Destination] = ReadMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size);
                 return;
             case FastKind.MovMemReg:
-                WriteMemory(MemorySegment(ref instruction), EffectiveAddress(ref instruction), op.Size, Gpr[op.Source]);
+                WriteMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size, Gpr[op.Source]);
                 return;
             case FastKind.MovMemImm:
-                WriteMemory(MemorySegment(ref instruction), EffectiveAddress(ref instruction), op.Size, op.Immediate);
+                WriteMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size, op.Immediate);
                 return;
             case FastKind.AluRegReg:
             case FastKind.AluRegImm:
@@ -140,7 +200,7 @@ public sealed unsafe partial class X86Cpu
                 ulong mask = SizeMask(op.Size);
                 ulong source = op.Kind == FastKind.AluRegReg ? Gpr[op.Source] & mask
                     : op.Kind == FastKind.AluRegImm ? op.Immediate
-                    : ReadMemory(MemorySegment(ref instruction), EffectiveAddress(ref instruction), op.Size);
+                    : ReadMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size);
                 AluOp alu = (AluOp)op.Operation;
                 ulong result = Compute(alu, Gpr[op.Destination] & mask, source, op.Size);
                 if (alu is not (AluOp.Cmp or AluOp.Test)) Gpr[op.Destination] = result;

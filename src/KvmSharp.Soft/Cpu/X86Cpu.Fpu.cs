@@ -7,13 +7,39 @@ public sealed unsafe partial class X86Cpu
     /// <summary>x87/SSE/AVX instructions and anything not handled by the integer core.</summary>
     private void ExecuteFloatingPointOrFail(ref Instruction instruction)
     {
+        // VEX/EVEX/XOP/3DNow! encodings: this CPU offers no AVX, so it behaves like a processor without them.
+        if (instruction.Encoding != EncodingKind.Legacy) throw Ud();
         switch (instruction.Mnemonic)
         {
+            case Mnemonic.Vmcall: case Mnemonic.Vmmcall:
+                // What KVM answers for a hypercall it does not know: -KVM_ENOSYS.
+                Gpr[0] = unchecked((ulong)-1000L);
+                return;
+            case Mnemonic.Vmxon: case Mnemonic.Vmxoff: case Mnemonic.Vmptrld: case Mnemonic.Vmptrst: case Mnemonic.Vmclear:
+            case Mnemonic.Vmread: case Mnemonic.Vmwrite: case Mnemonic.Vmlaunch: case Mnemonic.Vmresume: case Mnemonic.Invept:
+            case Mnemonic.Invvpid: case Mnemonic.Vmfunc: case Mnemonic.Vmrun: case Mnemonic.Vmload: case Mnemonic.Vmsave:
+            case Mnemonic.Stgi: case Mnemonic.Clgi: case Mnemonic.Skinit: case Mnemonic.Invlpga: case Mnemonic.Xbegin:
+            case Mnemonic.Xend: case Mnemonic.Xabort: case Mnemonic.Xtest: case Mnemonic.Getsec: case Mnemonic.Encls:
+            case Mnemonic.Enclu: case Mnemonic.Rsm:
+                // Features this CPU does not offer (VMX, SVM, TSX, SMX, SGX, SMM).
+                throw Ud();
+            case Mnemonic.Rdpmc:
+                // No performance counters are implemented.
+                throw Gp0();
+            case Mnemonic.Fnop: case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+                return;
+            case Mnemonic.Ffreep:
+                CheckFpuAvailable();
+                Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
+                X87Pop();
+                return;
             case Mnemonic.Fninit:
                 CheckFpuAvailable();
                 Fpu.Fcw = 0x37F;
                 Fpu.Fsw = 0;
                 Fpu.Ftwx = 0;
+                Fpu.LastIp = Fpu.LastDp = 0;
+                Fpu.LastOpcode = 0;
                 return;
             case Mnemonic.Fnstsw:
                 CheckFpuAvailable();
@@ -29,6 +55,12 @@ public sealed unsafe partial class X86Cpu
                 return;
             case Mnemonic.Wait:
                 return;
+            case Mnemonic.Fnstenv: case Mnemonic.Fnsave:
+                ExecuteStoreX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Fnsave);
+                return;
+            case Mnemonic.Fldenv: case Mnemonic.Frstor:
+                ExecuteLoadX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Frstor);
+                return;
             case Mnemonic.Fnclex:
                 CheckFpuAvailable();
                 Fpu.Fsw &= 0x7F00;
@@ -39,8 +71,35 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64:
                 ExecuteFxrstor(ref instruction);
                 return;
+            case Mnemonic.Xsave: case Mnemonic.Xsave64: case Mnemonic.Xsaveopt: case Mnemonic.Xsaveopt64:
+                ExecuteXsave(ref instruction);
+                return;
+            case Mnemonic.Xrstor: case Mnemonic.Xrstor64:
+                ExecuteXrstor(ref instruction);
+                return;
+        }
+        if (instruction.Encoding == EncodingKind.Legacy && IsX87(ref instruction))
+        {
+            CheckFpuAvailable();
+            if (TryExecuteX87(ref instruction)) return;
+            throw Unsupported(ref instruction);
         }
         ExecuteSse(ref instruction);
+    }
+
+    private static bool IsX87(ref Instruction instruction)
+    {
+        for (int i = 0; i < instruction.OpCount; i++)
+            if (instruction.GetOpKind(i) == OpKind.Register && instruction.GetOpRegister(i).IsST()) return true;
+        return instruction.MemorySize is MemorySize.Float32 or MemorySize.Float64 or MemorySize.Float80 &&
+            instruction.Mnemonic.ToString()[0] == 'F' ||
+            instruction.Mnemonic is Mnemonic.Fild or Mnemonic.Fbld or Mnemonic.Fbstp or Mnemonic.Fist or Mnemonic.Fistp or Mnemonic.Fisttp or Mnemonic.Fiadd or
+                Mnemonic.Fisub or Mnemonic.Fisubr or Mnemonic.Fimul or Mnemonic.Fidiv or Mnemonic.Fidivr or Mnemonic.Ficom or
+                Mnemonic.Ficomp or Mnemonic.Fldz or Mnemonic.Fld1 or Mnemonic.Fldpi or Mnemonic.Fldl2e or Mnemonic.Fldln2 or
+                Mnemonic.Fldl2t or Mnemonic.Fldlg2 or Mnemonic.Fchs or Mnemonic.Fabs or Mnemonic.Fsqrt or Mnemonic.Frndint or
+                Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fptan or Mnemonic.Fpatan or Mnemonic.F2xm1 or Mnemonic.Fyl2x or
+                Mnemonic.Fscale or Mnemonic.Fprem or Mnemonic.Fprem1 or Mnemonic.Fxch or Mnemonic.Fincstp or Mnemonic.Fdecstp or
+                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp;
     }
 
     private void CheckFpuAvailable()
@@ -64,6 +123,12 @@ public sealed unsafe partial class X86Cpu
         if ((linear & 15) != 0) throw Gp0();
         Span<byte> image = stackalloc byte[512];
         image.Clear();
+        BuildLegacyImage(image);
+        WriteLinearBytes(linear, image);
+    }
+
+    private void BuildLegacyImage(Span<byte> image)
+    {
         BitConverter.TryWriteBytes(image[0..], Fpu.Fcw);
         BitConverter.TryWriteBytes(image[2..], Fpu.Fsw);
         image[4] = Fpu.Ftwx;
@@ -75,7 +140,6 @@ public sealed unsafe partial class X86Cpu
         for (int i = 0; i < 16; i++) BitConverter.TryWriteBytes(image[(32 + i * 8)..], Fpu.St[i]);
         int xmmCount = _mode64 ? 16 : 8;
         for (int i = 0; i < xmmCount * 2; i++) BitConverter.TryWriteBytes(image[(160 + i * 8)..], Fpu.Xmm[i]);
-        WriteLinearBytes(linear, image);
     }
 
     private void ExecuteFxrstor(ref Instruction instruction)
@@ -87,6 +151,11 @@ public sealed unsafe partial class X86Cpu
         ReadLinearBytes(linear, image);
         uint mxcsr = BitConverter.ToUInt32(image[24..]);
         if ((mxcsr & ~MxcsrMask) != 0) throw Gp0();
+        LoadLegacyImage(image, mxcsr);
+    }
+
+    private void LoadLegacyImage(ReadOnlySpan<byte> image, uint mxcsr)
+    {
         Fpu.Fcw = BitConverter.ToUInt16(image[0..]);
         Fpu.Fsw = BitConverter.ToUInt16(image[2..]);
         Fpu.Ftwx = image[4];
@@ -97,5 +166,148 @@ public sealed unsafe partial class X86Cpu
         for (int i = 0; i < 16; i++) Fpu.St[i] = BitConverter.ToUInt64(image[(32 + i * 8)..]);
         int xmmCount = _mode64 ? 16 : 8;
         for (int i = 0; i < xmmCount * 2; i++) Fpu.Xmm[i] = BitConverter.ToUInt64(image[(160 + i * 8)..]);
+    }
+
+    /// <summary>
+    /// XSAVE/XSAVEOPT in the standard format for the x87 and SSE components: legacy region plus the XSAVE header,
+    /// whose XSTATE_BV records which requested components were saved.
+    /// </summary>
+    private void ExecuteXsave(ref Instruction instruction)
+    {
+        if ((Cr4 & X86.Cr4Osxsave) == 0) throw Ud();
+        if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+        ulong requested = ((Gpr[2] << 32) | (Gpr[0] & 0xFFFFFFFF)) & Xcr0;
+        ulong linear = MemoryLinear(ref instruction, 576, AccessKind.Write);
+        if ((linear & 63) != 0) throw Gp0();
+        Span<byte> current = stackalloc byte[576];
+        ReadLinearBytes(linear, current);
+        Span<byte> image = stackalloc byte[512];
+        image.Clear();
+        BuildLegacyImage(image);
+        if ((requested & 1) != 0)
+        {
+            image[..24].CopyTo(current);
+            image[32..160].CopyTo(current[32..]);
+        }
+        if ((requested & 2) != 0)
+            image[160..416].CopyTo(current[160..]);
+        if ((requested & 6) != 0)
+        {
+            image[24..32].CopyTo(current[24..]);
+        }
+        ulong xstateBv = BitConverter.ToUInt64(current[512..]);
+        xstateBv = (xstateBv & ~requested) | (requested & 3);
+        BitConverter.TryWriteBytes(current[512..], xstateBv);
+        WriteLinearBytes(linear, current);
+    }
+
+    private void ExecuteXrstor(ref Instruction instruction)
+    {
+        if ((Cr4 & X86.Cr4Osxsave) == 0) throw Ud();
+        if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+        ulong requested = ((Gpr[2] << 32) | (Gpr[0] & 0xFFFFFFFF)) & Xcr0;
+        ulong linear = MemoryLinear(ref instruction, 576, AccessKind.Read);
+        if ((linear & 63) != 0) throw Gp0();
+        Span<byte> image = stackalloc byte[576];
+        ReadLinearBytes(linear, image);
+        ulong xstateBv = BitConverter.ToUInt64(image[512..]);
+        ulong xcompBv = BitConverter.ToUInt64(image[520..]);
+        if (xcompBv != 0 || (xstateBv & ~Xcr0) != 0) throw Gp0();
+        uint mxcsr = BitConverter.ToUInt32(image[24..]);
+        if ((requested & 6) != 0 && (mxcsr & ~MxcsrMask) != 0) throw Gp0();
+        FpuState saved = Fpu;
+        LoadLegacyImage(image[..512], mxcsr);
+        FpuState loaded = Fpu;
+        Fpu = saved;
+        if ((requested & 1) != 0)
+        {
+            if ((xstateBv & 1) != 0)
+            {
+                Fpu.Fcw = loaded.Fcw; Fpu.Fsw = loaded.Fsw; Fpu.Ftwx = loaded.Ftwx; Fpu.LastOpcode = loaded.LastOpcode;
+                Fpu.LastIp = loaded.LastIp; Fpu.LastDp = loaded.LastDp; Fpu.St = loaded.St;
+            }
+            else
+            {
+                Fpu.Fcw = 0x37F; Fpu.Fsw = 0; Fpu.Ftwx = 0; Fpu.LastOpcode = 0; Fpu.LastIp = 0; Fpu.LastDp = 0; Fpu.St = default;
+            }
+        }
+        if ((requested & 2) != 0)
+            Fpu.Xmm = (xstateBv & 2) != 0 ? loaded.Xmm : default;
+        if ((requested & 6) != 0)
+            Fpu.Mxcsr = mxcsr;
+    }
+
+    /// <summary>Full 2-bit tag word from the abridged FXSAVE tags: empty (11) or valid (00); special values are not distinguished.</summary>
+    private ushort FullTagWord()
+    {
+        ushort tags = 0;
+        for (int physical = 0; physical < 8; physical++)
+            if ((Fpu.Ftwx & (1 << physical)) == 0) tags |= (ushort)(3 << (physical * 2));
+        return tags;
+    }
+
+    /// <summary>FNSTENV/FNSAVE in the 32-bit protected-mode layout (28-byte environment, then ST0-7 as 10-byte values).</summary>
+    private void ExecuteStoreX87Environment(ref Instruction instruction, bool withRegisters)
+    {
+        CheckFpuAvailable();
+        int segment = MemorySegment(ref instruction);
+        ulong address = EffectiveAddress(ref instruction);
+        int length = withRegisters ? 108 : 28;
+        ulong linear = ToLinear(segment, address, length, AccessKind.Write);
+        Span<byte> image = stackalloc byte[108];
+        image.Clear();
+        BitConverter.TryWriteBytes(image[0..], (uint)Fpu.Fcw | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[4..], (uint)Fpu.Fsw | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[8..], (uint)FullTagWord() | 0xFFFF0000);
+        BitConverter.TryWriteBytes(image[12..], (uint)Fpu.LastIp);
+        BitConverter.TryWriteBytes(image[16..], (uint)Fpu.LastOpcode << 16);
+        BitConverter.TryWriteBytes(image[20..], (uint)Fpu.LastDp);
+        BitConverter.TryWriteBytes(image[24..], 0xFFFF0000u);
+        if (withRegisters)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                BitConverter.TryWriteBytes(image[(28 + i * 10)..], Fpu.St[i * 2]);
+                BitConverter.TryWriteBytes(image[(36 + i * 10)..], (ushort)Fpu.St[i * 2 + 1]);
+            }
+        }
+        WriteLinearBytes(linear, image[..length]);
+        // Storing the environment masks all x87 exceptions; FNSAVE then reinitializes the unit.
+        Fpu.Fcw |= 0x3F;
+        if (withRegisters)
+        {
+            Fpu.Fcw = 0x37F;
+            Fpu.Fsw = 0;
+            Fpu.Ftwx = 0;
+        }
+    }
+
+    private void ExecuteLoadX87Environment(ref Instruction instruction, bool withRegisters)
+    {
+        CheckFpuAvailable();
+        int segment = MemorySegment(ref instruction);
+        ulong address = EffectiveAddress(ref instruction);
+        int length = withRegisters ? 108 : 28;
+        ulong linear = ToLinear(segment, address, length, AccessKind.Read);
+        Span<byte> image = stackalloc byte[108];
+        ReadLinearBytes(linear, image[..length]);
+        Fpu.Fcw = BitConverter.ToUInt16(image[0..]);
+        Fpu.Fsw = BitConverter.ToUInt16(image[4..]);
+        ushort tags = BitConverter.ToUInt16(image[8..]);
+        byte abridged = 0;
+        for (int physical = 0; physical < 8; physical++)
+            if (((tags >> (physical * 2)) & 3) != 3) abridged |= (byte)(1 << physical);
+        Fpu.Ftwx = abridged;
+        Fpu.LastIp = BitConverter.ToUInt32(image[12..]);
+        Fpu.LastOpcode = (ushort)(BitConverter.ToUInt32(image[16..]) >> 16 & 0x7FF);
+        Fpu.LastDp = BitConverter.ToUInt32(image[20..]);
+        if (withRegisters)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                Fpu.St[i * 2] = BitConverter.ToUInt64(image[(28 + i * 10)..]);
+                Fpu.St[i * 2 + 1] = BitConverter.ToUInt16(image[(36 + i * 10)..]);
+            }
+        }
     }
 }

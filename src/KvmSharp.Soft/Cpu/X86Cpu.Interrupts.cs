@@ -126,6 +126,7 @@ public sealed unsafe partial class X86Cpu
             DeliverProtectedMode(vector, errorCode, hasErrorCode, kind, returnRip);
 
         if (kind == InterruptSourceKind.Nmi) NmiMasked = true;
+        _verifyEpoch++;
         Halted = false;
         InterruptShadow = 0;
         _endBlock = true;

@@ -31,15 +31,19 @@ public sealed unsafe partial class X86Cpu
     private int _ioAddressSize;
     private uint _ioCount;
     private bool _ioRep;
-    private int _ioSegment;
 
     /// <summary>True when the CPU waits for the kernel to complete an I/O or MMIO exit on the next Run.</summary>
     public bool HasPendingCompletion => _pending != PendingKind.None;
+
+    /// <summary>RIP when the exit happened; a kernel that moved RIP meanwhile cancels an I/O completion, as KVM does.</summary>
+    private ulong _exitRip;
 
     private void CompletePending(ref long remaining)
     {
         PendingKind kind = _pending;
         _pending = PendingKind.None;
+        if (kind is PendingKind.IoIn or PendingKind.IoInString or PendingKind.IoOut or PendingKind.IoOutString && Rip != _exitRip)
+            return;
         switch (kind)
         {
             case PendingKind.MmioRead:
@@ -185,6 +189,7 @@ public sealed unsafe partial class X86Cpu
 
     private void BeginIoExit(ushort port, int size, bool isOut, uint count)
     {
+        _exitRip = _instructionRip;
         Exit.IoPort = port;
         Exit.IoSize = (byte)size;
         Exit.IoIsOut = isOut;
@@ -294,7 +299,6 @@ public sealed unsafe partial class X86Cpu
         _ioAddressSize = addressSize;
         _ioCount = count;
         _ioRep = rep;
-        _ioSegment = segment;
         BeginIoExit(port, size, isOut: true, count);
         if (DeferOutsRetire)
         {

@@ -90,7 +90,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical);
+            byte* host = TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical, size);
             if (host != null) return LoadHost(host, size);
             return ReadPhysicalSlow(physical, size);
         }
@@ -102,7 +102,7 @@ public sealed unsafe partial class X86Cpu
     {
         if ((linear & 0xFFF) + (ulong)size <= 0x1000)
         {
-            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical);
+            byte* host = TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical, size);
             if (host != null)
             {
                 StoreHost(host, size, value);
@@ -140,8 +140,8 @@ public sealed unsafe partial class X86Cpu
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
         ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
         // Translate both halves before touching memory so a fault on either leaves no side effects.
-        TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1);
-        TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2);
+        TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1, firstPart);
+        TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2, size - firstPart);
         ulong low = ReadPhysical(physical1, firstPart);
         ulong high = ReadPhysical(physical2, size - firstPart);
         return low | (high << (firstPart * 8));
@@ -151,8 +151,8 @@ public sealed unsafe partial class X86Cpu
     {
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
         ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
-        TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1);
-        TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2);
+        TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1, firstPart);
+        TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2, size - firstPart);
         WritePhysical(physical1, firstPart, value);
         WritePhysical(physical2, size - firstPart, value >> (firstPart * 8));
     }

@@ -93,7 +93,7 @@ public sealed unsafe partial class X86Cpu
     /// accessible for this kind, otherwise null with <paramref name="physical"/> set (MMIO, or a code page being written).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private byte* TranslateLinear(ulong linear, AccessKind kind, bool user, out ulong physical)
+    private byte* TranslateLinear(ulong linear, AccessKind kind, bool user, out ulong physical, int size = 1)
     {
         TlbEntry[] tlb = user ? _userTlb : _supervisorTlb;
         ref TlbEntry entry = ref tlb[(int)((linear >> 12) & (TlbSize - 1))];
@@ -106,10 +106,10 @@ public sealed unsafe partial class X86Cpu
                 return host + (linear & 0xFFF);
             }
         }
-        return TranslateSlow(linear, kind, user, out physical);
+        return TranslateSlow(linear, kind, user, out physical, size);
     }
 
-    private byte* TranslateSlow(ulong linear, AccessKind kind, bool user, out ulong physical)
+    private byte* TranslateSlow(ulong linear, AccessKind kind, bool user, out ulong physical, int size)
     {
         ulong physicalPage;
         bool writable = true, userOk = true, executable = true, global = false, largePage = false, dirty = true;
@@ -134,18 +134,36 @@ public sealed unsafe partial class X86Cpu
         bool readCacheable = user ? userOk : !(userOk && SmapApplies());
         bool execAllowed = executable && (user ? userOk : !(userOk && (Cr4 & X86.Cr4Smep) != 0));
 
+        if (_dataWatchActive && kind != AccessKind.Execute)
+        {
+            CheckDataBreakpoints(linear, size, kind);
+            if (PageWatched(linear))
+            {
+                // Leave the page out of the TLB so every access to it is checked here.
+                readCacheable = false;
+                writeHost = null;
+            }
+        }
+
+        // SMAP depends on EFLAGS.AC, which STAC/CLAC flip without a TLB flush: keep user pages out of the supervisor TLB.
+        bool cacheable = user || !(userOk && _pagingEnabled && (Cr4 & X86.Cr4Smap) != 0);
+
         TlbEntry[] tlb = user ? _userTlb : _supervisorTlb;
         ref TlbEntry entry = ref tlb[(int)((linear >> 12) & (TlbSize - 1))];
         entry.Tag = (linear >> 12) + 1;
         entry.PhysicalPage = physicalPage;
-        entry.ReadHost = readCacheable ? readHost : null;
-        entry.WriteHost = writeHost;
+        entry.ReadHost = readCacheable && cacheable ? readHost : null;
+        entry.WriteHost = cacheable ? writeHost : null;
         entry.Executable = execAllowed;
         entry.Global = global && (Cr4 & X86.Cr4Pge) != 0;
         if (largePage) _tlbHoldsLargePages = true;
 
         if (kind == AccessKind.Write)
-            return writeHost == null ? null : writeHost + (linear & 0xFFF);
+        {
+            if (writeHost == null && writeAllowed && !isCodePage)
+                writeHost = _memory.GetHostPage(physicalPage, true);
+            return writeHost == null || isCodePage ? null : writeHost + (linear & 0xFFF);
+        }
         return readHost == null ? null : readHost + (linear & 0xFFF);
     }
 

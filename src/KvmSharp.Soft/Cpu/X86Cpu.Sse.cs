@@ -63,9 +63,17 @@ public sealed unsafe partial class X86Cpu
 
     private void ExecuteSse(ref Instruction instruction)
     {
-        if (instruction.OpCount > 0 && instruction.GetOpKind(0) == OpKind.Register && instruction.GetOpRegister(0).IsMM() ||
-            instruction.OpCount > 1 && instruction.GetOpKind(1) == OpKind.Register && instruction.GetOpRegister(1).IsMM())
-            throw Unsupported(ref instruction);
+        if (UsesMmx(ref instruction))
+        {
+            ExecuteMmx(ref instruction);
+            return;
+        }
+        if (instruction.Mnemonic == Mnemonic.Emms)
+        {
+            CheckFpuAvailable();
+            Fpu.Ftwx = 0;
+            return;
+        }
         switch (instruction.Mnemonic)
         {
             case Mnemonic.Ldmxcsr:
@@ -205,17 +213,24 @@ public sealed unsafe partial class X86Cpu
 
     private bool TryExecutePackedInteger(ref Instruction instruction)
     {
-        Mnemonic mnemonic = instruction.Mnemonic;
         if (instruction.OpCount < 2 || instruction.Op0Kind != OpKind.Register || !instruction.Op0Register.IsXMM())
             return false;
         if (instruction.Op1Kind == OpKind.Register && !instruction.Op1Register.IsXMM())
             return false;
         int destinationIndex = XmmIndex(instruction.Op0Register);
         Vector128<ulong> a = ReadXmm(destinationIndex);
+        Vector128<ulong> b = instruction.Op1Kind == OpKind.Immediate8 ? default : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (!TryComputePacked(ref instruction, instruction.Mnemonic, a, b, out Vector128<ulong> result))
+            return false;
+        if (instruction.Mnemonic != Mnemonic.Ptest) WriteXmm(destinationIndex, result);
+        return true;
+    }
+
+    /// <summary>The packed-integer operation <paramref name="mnemonic"/> on 128-bit operands (MMX reuses it on the low half).</summary>
+    private bool TryComputePacked(ref Instruction instruction, Mnemonic mnemonic, Vector128<ulong> a, Vector128<ulong> b, out Vector128<ulong> result)
+    {
         bool immediateShift = instruction.Op1Kind == OpKind.Immediate8;
-        Vector128<ulong> b = immediateShift ? default : ReadXmmOperand(ref instruction, 1, aligned: true);
         int shift = immediateShift ? instruction.Immediate8 : (int)Math.Min(b.GetElement(0), 255UL);
-        Vector128<ulong> result;
         switch (mnemonic)
         {
             case Mnemonic.Pxor: case Mnemonic.Xorps: case Mnemonic.Xorpd: result = a ^ b; break;
@@ -350,19 +365,129 @@ public sealed unsafe partial class X86Cpu
                 result = Vector128.Create<sbyte>(bytes).AsUInt64();
                 break;
             }
+            case Mnemonic.Paddsb: result = SaturateLanes(a, b, 1, signed: true, add: true); break;
+            case Mnemonic.Paddsw: result = SaturateLanes(a, b, 2, signed: true, add: true); break;
+            case Mnemonic.Psubsb: result = SaturateLanes(a, b, 1, signed: true, add: false); break;
+            case Mnemonic.Psubsw: result = SaturateLanes(a, b, 2, signed: true, add: false); break;
+            case Mnemonic.Paddusw: result = SaturateLanes(a, b, 2, signed: false, add: true); break;
+            case Mnemonic.Psubusw: result = SaturateLanes(a, b, 2, signed: false, add: false); break;
+            case Mnemonic.Pmulhw:
+            case Mnemonic.Pmulhuw:
+            {
+                Span<ushort> words = stackalloc ushort[8];
+                for (int i = 0; i < 8; i++)
+                {
+                    int product = mnemonic == Mnemonic.Pmulhw
+                        ? a.AsInt16().GetElement(i) * b.AsInt16().GetElement(i)
+                        : a.AsUInt16().GetElement(i) * b.AsUInt16().GetElement(i);
+                    words[i] = (ushort)(product >> 16);
+                }
+                result = Vector128.Create<ushort>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pmaddwd:
+            {
+                Span<int> sums = stackalloc int[4];
+                Vector128<short> x = a.AsInt16(), y = b.AsInt16();
+                for (int i = 0; i < 4; i++)
+                    sums[i] = unchecked(x.GetElement(2 * i) * y.GetElement(2 * i) + x.GetElement(2 * i + 1) * y.GetElement(2 * i + 1));
+                result = Vector128.Create<int>(sums).AsUInt64();
+                break;
+            }
+            case Mnemonic.Packssdw:
+            {
+                Span<short> words = stackalloc short[8];
+                Vector128<int> x = a.AsInt32(), y = b.AsInt32();
+                for (int i = 0; i < 4; i++)
+                {
+                    words[i] = (short)Math.Clamp(x.GetElement(i), short.MinValue, short.MaxValue);
+                    words[i + 4] = (short)Math.Clamp(y.GetElement(i), short.MinValue, short.MaxValue);
+                }
+                result = Vector128.Create<short>(words).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pshufb:
+            {
+                Vector128<byte> table = a.AsByte(), control = b.AsByte();
+                Span<byte> bytes = stackalloc byte[16];
+                for (int i = 0; i < 16; i++)
+                {
+                    byte selector = control.GetElement(i);
+                    bytes[i] = (selector & 0x80) != 0 ? (byte)0 : table.GetElement(selector & 15);
+                }
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Palignr:
+            {
+                Span<byte> concatenated = stackalloc byte[32];
+                for (int i = 0; i < 16; i++)
+                {
+                    concatenated[i] = b.AsByte().GetElement(i);
+                    concatenated[i + 16] = a.AsByte().GetElement(i);
+                }
+                Span<byte> bytes = stackalloc byte[16];
+                int offset = instruction.Immediate8;
+                for (int i = 0; i < 16; i++) bytes[i] = offset + i < 32 ? concatenated[offset + i] : (byte)0;
+                result = Vector128.Create<byte>(bytes).AsUInt64();
+                break;
+            }
+            case Mnemonic.Pabsb: result = Vector128.Abs(b.AsSByte()).AsUInt64(); break;
+            case Mnemonic.Pabsw: result = Vector128.Abs(b.AsInt16()).AsUInt64(); break;
+            case Mnemonic.Pabsd: result = Vector128.Abs(b.AsInt32()).AsUInt64(); break;
+            case Mnemonic.Movddup: result = Vector128.Create(b.GetElement(0), b.GetElement(0)); break;
+            case Mnemonic.Movsldup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(0), x.GetElement(0), x.GetElement(2), x.GetElement(2)).AsUInt64();
+                break;
+            }
+            case Mnemonic.Movshdup:
+            {
+                Vector128<uint> x = b.AsUInt32();
+                result = Vector128.Create(x.GetElement(1), x.GetElement(1), x.GetElement(3), x.GetElement(3)).AsUInt64();
+                break;
+            }
             case Mnemonic.Ptest:
             {
                 ulong flags = 0;
                 if ((a & b) == Vector128<ulong>.Zero) flags |= X86.FlagZero;
                 if ((~a & b) == Vector128<ulong>.Zero) flags |= X86.FlagCarry;
                 SetArithmeticFlags(flags);
+                result = a;
                 return true;
             }
             default:
+                result = default;
                 return false;
         }
-        WriteXmm(destinationIndex, result);
         return true;
+    }
+
+    private static Vector128<ulong> SaturateLanes(Vector128<ulong> a, Vector128<ulong> b, int laneBytes, bool signed, bool add)
+    {
+        if (laneBytes == 1 && !signed) return SaturatingBytes(a, b, add);
+        int count = 16 / laneBytes;
+        Span<byte> bytes = stackalloc byte[16];
+        for (int i = 0; i < count; i++)
+        {
+            long x, y, min, max;
+            if (laneBytes == 1)
+            {
+                x = a.AsSByte().GetElement(i); y = b.AsSByte().GetElement(i); min = sbyte.MinValue; max = sbyte.MaxValue;
+            }
+            else if (signed)
+            {
+                x = a.AsInt16().GetElement(i); y = b.AsInt16().GetElement(i); min = short.MinValue; max = short.MaxValue;
+            }
+            else
+            {
+                x = a.AsUInt16().GetElement(i); y = b.AsUInt16().GetElement(i); min = 0; max = ushort.MaxValue;
+            }
+            long value = Math.Clamp(add ? x + y : x - y, min, max);
+            for (int k = 0; k < laneBytes; k++) bytes[i * laneBytes + k] = (byte)(value >> (k * 8));
+        }
+        return Vector128.Create<byte>(bytes).AsUInt64();
     }
 
     private static Vector128<ulong> SaturatingBytes(Vector128<ulong> a, Vector128<ulong> b, bool add)
@@ -412,7 +537,7 @@ public sealed unsafe partial class X86Cpu
                 ulong raw = instruction.Op1Kind == OpKind.Register ? ReadXmm(XmmIndex(instruction.Op1Register)).GetElement(0) : ReadOperand(ref instruction, 1, isDouble ? 8 : 4);
                 double value = isDouble ? BitConverter.UInt64BitsToDouble(raw) : BitConverter.UInt32BitsToSingle((uint)raw);
                 int size = RegisterSize(instruction.Op0Register);
-                double rounded = truncate ? Math.Truncate(value) : Math.Round(value, MidpointRounding.ToEven);
+                double rounded = truncate ? Math.Truncate(value) : RoundSse(value);
                 ulong converted;
                 // Out-of-range and NaN give the "integer indefinite" value.
                 if (size == 8) converted = double.IsNaN(rounded) || rounded >= 9.2233720368547758e18 || rounded < -9.2233720368547758e18 ? 0x8000000000000000UL : (ulong)(long)rounded;
@@ -445,6 +570,33 @@ public sealed unsafe partial class X86Cpu
                 SetArithmeticFlags(flags);
                 return true;
             }
+        }
+
+        if (mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd or Mnemonic.Cmpps or Mnemonic.Cmppd)
+        {
+            ExecuteFloatCompare(ref instruction, mnemonic);
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtps2dq or Mnemonic.Cvtpd2dq)
+        {
+            int target = XmmIndex(instruction.Op0Register);
+            Vector128<ulong> source = ReadXmmOperand(ref instruction, 1, aligned: true);
+            Vector128<uint> converted = mnemonic == Mnemonic.Cvtps2dq
+                ? Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(1)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(2)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt32BitsToSingle(source.AsUInt32().GetElement(3)))))
+                : Vector128.Create(
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(0)))),
+                    TruncateToInt32(RoundSse(BitConverter.UInt64BitsToDouble(source.GetElement(1)))), 0u, 0u);
+            WriteXmm(target, converted.AsUInt64());
+            return true;
+        }
+        if (mnemonic is Mnemonic.Cvtdq2pd or Mnemonic.Cvtdq2ps or Mnemonic.Cvttps2dq or Mnemonic.Cvtps2pd or Mnemonic.Cvtpd2ps or Mnemonic.Cvttpd2dq)
+        {
+            ExecutePackedConversion(ref instruction, mnemonic);
+            return true;
         }
 
         int kind = mnemonic switch
@@ -511,5 +663,108 @@ public sealed unsafe partial class X86Cpu
         4 => a < b ? a : b,
         5 => a > b ? a : b,
         _ => Math.Sqrt(b),
+    };
+
+    /// <summary>CMPccSS/SD/PS/PD with the SSE predicates 0-7 (EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD): all-ones or zero per lane.</summary>
+    private void ExecuteFloatCompare(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        bool isDouble = mnemonic is Mnemonic.Cmpsd or Mnemonic.Cmppd;
+        bool scalar = mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd;
+        int predicate = instruction.Immediate8 & 7;
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> a = ReadXmm(destination);
+        Vector128<ulong> b = scalar && instruction.Op1Kind == OpKind.Memory
+            ? Vector128.Create(ReadOperand(ref instruction, 1, isDouble ? 8 : 4), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        if (isDouble)
+        {
+            Vector128<ulong> result = a;
+            for (int i = 0; i < (scalar ? 1 : 2); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt64BitsToDouble(a.GetElement(i)), BitConverter.UInt64BitsToDouble(b.GetElement(i)));
+                result = result.WithElement(i, r ? ulong.MaxValue : 0);
+            }
+            WriteXmm(destination, result);
+        }
+        else
+        {
+            Vector128<uint> x = a.AsUInt32(), y = b.AsUInt32(), result = x;
+            for (int i = 0; i < (scalar ? 1 : 4); i++)
+            {
+                bool r = ComparePredicate(predicate, BitConverter.UInt32BitsToSingle(x.GetElement(i)), BitConverter.UInt32BitsToSingle(y.GetElement(i)));
+                result = result.WithElement(i, r ? uint.MaxValue : 0);
+            }
+            WriteXmm(destination, result.AsUInt64());
+        }
+    }
+
+    private static bool ComparePredicate(int predicate, double a, double b)
+    {
+        bool unordered = double.IsNaN(a) || double.IsNaN(b);
+        return predicate switch
+        {
+            0 => a == b,
+            1 => a < b,
+            2 => a <= b,
+            3 => unordered,
+            4 => !(a == b),
+            5 => !(a < b),
+            6 => !(a <= b),
+            _ => !unordered,
+        };
+    }
+
+    private void ExecutePackedConversion(ref Instruction instruction, Mnemonic mnemonic)
+    {
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> source = instruction.Op1Kind == OpKind.Memory && instruction.MemorySize.GetSize() == 8
+            ? Vector128.Create(ReadOperand(ref instruction, 1, 8), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<uint> lanes = source.AsUInt32();
+        Vector128<ulong> result;
+        switch (mnemonic)
+        {
+            case Mnemonic.Cvtdq2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(0)), BitConverter.DoubleToUInt64Bits((int)lanes.GetElement(1)));
+                break;
+            case Mnemonic.Cvtdq2ps:
+                result = Vector128.Create(
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(0)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(1)),
+                    BitConverter.SingleToUInt32Bits((int)lanes.GetElement(2)), BitConverter.SingleToUInt32Bits((int)lanes.GetElement(3))).AsUInt64();
+                break;
+            case Mnemonic.Cvttps2dq:
+            {
+                Span<uint> converted = stackalloc uint[4];
+                for (int i = 0; i < 4; i++) converted[i] = TruncateToInt32(BitConverter.UInt32BitsToSingle(lanes.GetElement(i)));
+                result = Vector128.Create<uint>(converted).AsUInt64();
+                break;
+            }
+            case Mnemonic.Cvttpd2dq:
+                result = Vector128.Create(TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    TruncateToInt32(BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+            case Mnemonic.Cvtps2pd:
+                result = Vector128.Create(BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(0))),
+                    BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle(lanes.GetElement(1))));
+                break;
+            default:
+                result = Vector128.Create(BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(0))),
+                    BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(source.GetElement(1))), 0u, 0u).AsUInt64();
+                break;
+        }
+        WriteXmm(destination, result);
+    }
+
+    /// <summary>Truncating conversion; NaN and out-of-range give the integer indefinite value 0x80000000.</summary>
+    private static uint TruncateToInt32(double value) =>
+        double.IsNaN(value) || value >= 2147483648.0 || value <= -2147483649.0 ? 0x80000000u : (uint)(int)Math.Truncate(value);
+
+    /// <summary>Rounds to an integral value per MXCSR.RC (bits 14:13).</summary>
+    private double RoundSse(double value) => ((Fpu.Mxcsr >> 13) & 3) switch
+    {
+        0 => Math.Round(value, MidpointRounding.ToEven),
+        1 => Math.Floor(value),
+        2 => Math.Ceiling(value),
+        _ => Math.Truncate(value),
     };
 }

@@ -23,6 +23,7 @@ public sealed unsafe partial class X86Cpu
             case Register.CR8:
                 if ((value & ~0xFUL) != 0) throw Gp0();
                 Cr8 = value;
+                WriteTaskPriority?.Invoke(value);
                 _endBlock = true;
                 break;
             default: throw Ud();
@@ -38,7 +39,7 @@ public sealed unsafe partial class X86Cpu
             Register.CR2 => Cr2,
             Register.CR3 => Cr3,
             Register.CR4 => Cr4,
-            Register.CR8 => Cr8,
+            Register.CR8 => ReadTaskPriority != null ? ReadTaskPriority() & 0xF : Cr8,
             _ => throw Ud(),
         };
         WriteRegister(destination, _mode64 ? value : value & 0xFFFFFFFF);
@@ -73,11 +74,12 @@ public sealed unsafe partial class X86Cpu
 
     private void WriteCr3(ulong value)
     {
-        bool noFlush = (Cr4 & X86.Cr4Pcide) != 0 && (value & (1UL << 63)) != 0;
+        // With PCIDs, bit 63 asks to keep the new context's entries; this TLB is not tagged by PCID, so it must still
+        // drop the old context's non-global entries.
         value &= ~(1UL << 63);
         if (_longMode && (value >> PhysicalAddressBits) != 0) throw Gp0();
         Cr3 = value;
-        if (!noFlush) FlushTlbNonGlobal();
+        FlushTlbNonGlobal();
         _endBlock = true;
     }
 
@@ -130,6 +132,7 @@ public sealed unsafe partial class X86Cpu
             case Register.DR7:
                 if ((value >> 32) != 0) throw Gp0();
                 Dr7 = (value & 0xFFFF2BFF) | X86.Dr7Fixed;
+                RefreshDataBreakpoints();
                 break;
             default: throw Ud();
         }
@@ -251,6 +254,8 @@ public sealed unsafe partial class X86Cpu
         Gpr[3] = entry.Ebx;
         Gpr[1] = entry.Ecx;
         Gpr[2] = entry.Edx;
+        // CPUID serializes: code modified by other CPUs must be seen after it.
+        _endBlock = true;
     }
 
     /// <summary>

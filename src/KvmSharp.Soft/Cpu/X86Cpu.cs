@@ -194,6 +194,27 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Asks a running <see cref="Run"/> to return <see cref="CpuExitReason.Stopped"/> soon. Any thread may call it.</summary>
     public void RequestStop() => _stopRequested = true;
 
+    private volatile bool _tlbFlushRequested;
+
+    /// <summary>
+    /// Asks the CPU to drop its TLB (and cached host pointers) at the next block boundary or Run entry. Any thread may call
+    /// it (e.g. when dirty logging is re-armed or a slot is removed); to know the flush happened, also
+    /// <see cref="RequestStop"/> and wait for <see cref="Run"/> to return.
+    /// </summary>
+    public void RequestTlbFlush() => _tlbFlushRequested = true;
+
+    private void ServiceTlbFlushRequest()
+    {
+        if (!_tlbFlushRequested) return;
+        _tlbFlushRequested = false;
+        FlushTlb();
+    }
+
+    /// <summary>When set, MOV from CR8 reads the task priority from the in-kernel local APIC.</summary>
+    public Func<ulong>? ReadTaskPriority;
+    /// <summary>When set, MOV to CR8 forwards the task priority to the in-kernel local APIC.</summary>
+    public Action<ulong>? WriteTaskPriority;
+
     /// <summary>Tells the CPU that <see cref="InterruptSource"/> may have an interrupt for it. Any thread may call it.</summary>
     public void SignalInterrupt() => _interruptSignaled = true;
 
@@ -224,6 +245,10 @@ public sealed unsafe partial class X86Cpu
         Exit.Reason = CpuExitReason.None;
         _exitPending = false;
         Halted = false;
+        // The VMM may have rewritten guest code while the CPU was out of Run.
+        _verifyEpoch++;
+        ServiceTlbFlushRequest();
+        RefreshDataBreakpoints();
         long remaining = instructionBudget;
 
         if (_pending != PendingKind.None)
@@ -258,11 +283,13 @@ public sealed unsafe partial class X86Cpu
             }
             if (remaining <= 0)
                 return SetExit(CpuExitReason.BudgetExhausted);
+            ServiceTlbFlushRequest();
 
             try
             {
                 if (DeliverPendingEvents())
                 {
+                    remaining--;
                     if (_exitPending) return Exit.Reason;
                     continue;
                 }
@@ -273,6 +300,9 @@ public sealed unsafe partial class X86Cpu
             }
             catch (GuestFault fault)
             {
+                // Faults count against the budget so a guest faulting forever (e.g. on every handler fetch) still
+                // returns from a bounded Run.
+                remaining--;
                 HandleFault(fault);
             }
             catch (CpuExitException)
@@ -315,6 +345,8 @@ public sealed unsafe partial class X86Cpu
         _mmioReplayCount = 0;
         _mmioReplayIndex = 0;
         _pendingMmioWriteCount = 0;
+        _guestDataHits = 0;
+        _debuggerDataHits = 0;
         DeliverException(fault.Vector, fault.ErrorCode, fault.HasErrorCode, InterruptSourceKind.Exception);
     }
 
@@ -328,62 +360,97 @@ public sealed unsafe partial class X86Cpu
         bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
         while (true)
         {
-            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             _instructionRip = Rip;
             DecodedBlock block = LookupBlock();
+            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
+            if (careful)
+            {
+                ExecuteCarefully(block);
+                remaining--;
+                return;
+            }
             Instruction[] instructions = block.Instructions;
             FastOp[] fastOps = block.FastOps;
-            int count = careful ? 1 : block.Count;
+            int count = block.Count;
             if (count > remaining) count = (int)remaining;
 
             for (int i = 0; i < count; i++)
             {
                 ref Instruction instruction = ref instructions[i];
-                _instructionRip = Rip;
-                if (careful && CheckInstructionBreakpoints())
-                    return;
-                bool trapAfter = (Rflags & X86.FlagTrap) != 0;
-                byte shadowBefore = InterruptShadow;
-                _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+                ulong rip = Rip;
+                _instructionRip = rip;
+                ulong fallThrough = (rip + (ulong)instruction.Length) & _ripMask;
+                _nextRip = fallThrough;
                 ref FastOp fast = ref fastOps[i];
                 if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
                 else Execute(ref instruction);
                 remaining--;
-                if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                if ((_exitPending | _notRetired | _endBlock) || (_pendingMmioWriteCount | _mmioReplayCount) != 0)
                 {
-                    FinishSpecialInstruction();
-                    if (careful) FinishCarefulInstruction(shadowBefore, trapAfter);
-                    _endBlock = false;
-                    return;
+                    if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+                    {
+                        FinishSpecialInstruction();
+                        _endBlock = false;
+                        return;
+                    }
+                    Rip = _nextRip;
+                    InstructionsRetired++;
+                    _mmioReplayCount = 0;
+                    _mmioReplayIndex = 0;
+                    if (_endBlock)
+                    {
+                        // Serializing and mode-changing instructions end here; code is re-verified after them.
+                        _endBlock = false;
+                        _verifyEpoch++;
+                        return;
+                    }
+                    if (_nextRip != fallThrough)
+                        break;
+                    continue;
                 }
                 Rip = _nextRip;
                 InstructionsRetired++;
-                if (_mmioReplayCount != 0)
-                {
-                    _mmioReplayCount = 0;
-                    _mmioReplayIndex = 0;
-                }
-                if (careful)
-                {
-                    FinishCarefulInstruction(shadowBefore, trapAfter);
-                    return;
-                }
-                if (_endBlock)
-                {
-                    _endBlock = false;
-                    return;
-                }
-                if (_nextRip != _instructionRip + (ulong)instruction.Length)
+                if (_nextRip != fallThrough)
                     break;
             }
-            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled)
+            if (eventsWaiting || remaining <= 0 || _stopRequested || _interruptSignaled || _tlbFlushRequested)
                 return;
         }
+    }
+
+    /// <summary>One instruction with breakpoints, single-step traps and interrupt-shadow bookkeeping.</summary>
+    private void ExecuteCarefully(DecodedBlock block)
+    {
+        ref Instruction instruction = ref block.Instructions[0];
+        _instructionRip = Rip;
+        if (CheckInstructionBreakpoints())
+            return;
+        bool trapAfter = (Rflags & X86.FlagTrap) != 0;
+        byte shadowBefore = InterruptShadow;
+        _nextRip = (Rip + (ulong)instruction.Length) & _ripMask;
+        ref FastOp fast = ref block.FastOps[0];
+        if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
+        else Execute(ref instruction);
+        if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
+        {
+            FinishSpecialInstruction();
+            FinishCarefulInstruction(shadowBefore, trapAfter);
+            _endBlock = false;
+            return;
+        }
+        Rip = _nextRip;
+        InstructionsRetired++;
+        _mmioReplayCount = 0;
+        _mmioReplayIndex = 0;
+        if (_endBlock) _verifyEpoch++;
+        FinishCarefulInstruction(shadowBefore, trapAfter);
     }
 
     private void FinishCarefulInstruction(byte shadowBefore, bool trapAfter)
     {
         _endBlock = false;
+        if ((_guestDataHits | _debuggerDataHits) != 0 && !_exitPending)
+            DeliverDataBreakpoints();
         if (shadowBefore != 0 && InterruptShadow == shadowBefore)
             InterruptShadow = 0;
         Rflags &= ~X86.FlagResume;

@@ -31,6 +31,20 @@ internal static class SoftCapabilities
         [KvmCap.GetTscKhz] = 1,
         [KvmCap.TscControl] = 1,
         [KvmCap.X86RobustSinglestep] = 1,
+        // The in-kernel platform (Platform/): PICs, IOAPIC, local APICs, PIT, routing.
+        [KvmCap.Irqchip] = 1,
+        [KvmCap.IrqInjectStatus] = 1,
+        [KvmCap.IrqRouting] = Platform.GsiRouter.MaxRoutes,
+        [KvmCap.SignalMsi] = 1,
+        [KvmCap.Pit] = 1,
+        [KvmCap.Pit2] = 1,
+        [KvmCap.PitState2] = 1,
+        [KvmCap.ReinjectControl] = 1,
+        [KvmCap.SetBootCpuId] = 1,
+        [KvmCap.Irqfd] = 1,
+        [KvmCap.Ioeventfd] = 1,
+        [KvmCap.IoeventfdAnyLength] = 1,
+        [KvmCap.AdjustClock] = (int)Abi.KvmConstants.KVM_CLOCK_TSC_STABLE,
     };
 
     public static int Check(KvmCap capability) => s_values.GetValueOrDefault(capability);

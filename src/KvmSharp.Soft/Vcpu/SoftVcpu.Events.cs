@@ -87,12 +87,6 @@ internal sealed unsafe partial class SoftVcpu
         return 0;
     }
 
-    private int SetMpState(in KvmMpStateArg state)
-    {
-        // Without an in-kernel local APIC only RUNNABLE is possible, as in KVM.
-        return state.MpState == KvmMpState.Runnable ? 0 : -(int)Errno.EINVAL;
-    }
-
     private int Translate(KvmTranslation* translation)
     {
         if (!UserMemory.IsAccessible((nint)translation, sizeof(KvmTranslation)))
@@ -110,6 +104,9 @@ internal sealed unsafe partial class SoftVcpu
     {
         if (interrupt.Irq >= KvmConstants.KVM_NR_INTERRUPTS)
             return -(int)Errno.EINVAL;
+        // With an in-kernel PIC, external interrupts come from it, not from userspace.
+        if (Apic is not null)
+            return -(int)Errno.ENXIO;
         Cpu.PendingInterruptVector = (int)interrupt.Irq;
         return 0;
     }

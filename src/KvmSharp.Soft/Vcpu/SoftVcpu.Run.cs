@@ -43,19 +43,28 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.ConsumeStopRequest();
             while (true)
             {
+                if (Apic is not null && !WaitUntilRunnable(run))
+                    return Interrupted(run);
                 CpuExitReason reason = Cpu.Run(KickPollInstructions);
+                if (reason == CpuExitReason.Io && TryServePortInKernel(ref Cpu.Exit))
+                    continue;
+                if (reason == CpuExitReason.Mmio && TryServeMmioInKernel(ref Cpu.Exit))
+                    continue;
+                if (reason == CpuExitReason.Hlt && Apic is not null)
+                {
+                    _mpState = KvmMpState.Halted;
+                    continue;
+                }
                 if (reason == CpuExitReason.Stopped || reason == CpuExitReason.BudgetExhausted)
                 {
                     // Soft sees immediate_exit at any time, not only on entry as
                     // KVM does: a kicker need not send a signal to stop it.
                     bool kicked = Volatile.Read(ref run->ImmediateExit) != 0;
-                    // A stop without a kick was for a memory resync (perhaps already done).
+                    // A stop without a kick was for a memory resync (perhaps already
+                    // done) or an INIT, which the top of the loop handles.
                     if (Resynchronize() | !kicked)
                         continue;
-                    run->ExitReason = KvmExitReason.Intr;
-                    Count(KvmExitReason.Intr);
-                    SaveRunState(run);
-                    return -(int)Errno.EINTR;
+                    return Interrupted(run);
                 }
                 ReportExit(run, reason);
                 SaveRunState(run);
@@ -66,6 +75,15 @@ internal sealed unsafe partial class SoftVcpu
         {
             Volatile.Write(ref _inRun, 0);
         }
+    }
+
+    /// <summary>KVM_RUN's answer to a kick: EINTR with exit reason KVM_EXIT_INTR.</summary>
+    private int Interrupted(KvmRun* run)
+    {
+        run->ExitReason = KvmExitReason.Intr;
+        Count(KvmExitReason.Intr);
+        SaveRunState(run);
+        return -(int)Errno.EINTR;
     }
 
     /// <summary>The data userspace wrote for the previous IN or MMIO read goes into the CPU, which then retires that instruction.</summary>

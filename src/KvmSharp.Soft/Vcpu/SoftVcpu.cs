@@ -114,9 +114,17 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
         if (request == KVM_SET_VCPU_EVENTS)
             return In(arg, (in KvmVcpuEvents events) => SetVcpuEvents(events));
         if (request == KVM_GET_MP_STATE)
-            return Out(arg, new KvmMpStateArg { MpState = KvmMpState.Runnable });
+            return Out(arg, GetMpState());
         if (request == KVM_SET_MP_STATE)
-            return In(arg, (in KvmMpStateArg state) => SetMpState(state));
+            return In(arg, (in KvmMpStateArg state) => SetMpStateWithIrqchip(state.MpState));
+        if (request == KVM_TPR_ACCESS_REPORTING)
+            return TprAccessReporting((KvmTprAccessCtl*)arg);
+        if (request == KVM_SET_VAPIC_ADDR)
+            return SetVapicAddr((KvmVapicAddr*)arg);
+        if (request == KVM_GET_LAPIC)
+            return GetLapic(arg);
+        if (request == KVM_SET_LAPIC)
+            return SetLapic(arg);
         if (request == KVM_TRANSLATE)
             return Translate((KvmTranslation*)arg);
         if (request == KVM_INTERRUPT)

@@ -40,6 +40,10 @@ internal sealed unsafe class MemoryMap : IGuestMemory
         MemorySlot? slot = FindByGfn(gfn);
         if (slot is null || (write && slot.ReadOnly))
             return null;
+        // KVM's emulator cannot copy from such memory either, and handles the
+        // access as MMIO; Soft does the same rather than let the process fault.
+        if (slot.InaccessiblePages.Length != 0 && slot.IsInaccessible(gfn))
+            return null;
         if (write)
             slot.MarkDirty(gfn);
         return (byte*)(slot.UserspaceAddress + ((gfn - slot.BaseGfn) << SoftLimits.PageShift));
@@ -93,9 +97,23 @@ internal sealed unsafe class MemoryMap : IGuestMemory
             bool moves = old is null || baseGfn != old.BaseGfn;
             if (moves && Overlaps(region.Slot, baseGfn, baseGfn + pages))
                 return -(int)Errno.EEXIST;
-            Publish(old, new MemorySlot(region.Slot, baseGfn, pages, region.UserspaceAddr, region.Flags));
+            Publish(old, new MemorySlot(region.Slot, baseGfn, pages, region.UserspaceAddr, region.Flags)
+            {
+                InaccessiblePages = FindInaccessiblePages(region, baseGfn),
+            });
             return 0;
         }
+    }
+
+    /// <summary>KVM accepts any user range; Soft notes now which pages it must never dereference.</summary>
+    private static (ulong, ulong)[] FindInaccessiblePages(in KvmUserspaceMemoryRegion region, ulong baseGfn)
+    {
+        bool needWrite = (region.Flags & KvmMemoryFlags.ReadOnly) == 0;
+        ulong start = region.UserspaceAddr;
+        return Handles.ProcessMappings.Inaccessible(start, start + region.MemorySize, needWrite)
+            .Select(hole => (baseGfn + ((hole.Start - start) >> SoftLimits.PageShift),
+                             baseGfn + ((hole.End - start + SoftLimits.PageSize - 1) >> SoftLimits.PageShift)))
+            .ToArray();
     }
 
     private bool Overlaps(uint exceptId, ulong startGfn, ulong endGfn) =>

@@ -17,6 +17,20 @@ internal sealed class MemorySlot(uint id, ulong baseGfn, ulong pages, ulong user
     /// <summary>One bit per page while KVM_MEM_LOG_DIRTY_PAGES is set, else null.</summary>
     public ulong[]? DirtyBitmap { get; } = (flags & KvmMemoryFlags.LogDirtyPages) != 0 ? new ulong[(pages + 63) / 64] : null;
 
+    /// <summary>
+    /// Pages whose host memory was not accessible when the slot was made
+    /// (gfn ranges); empty in the normal case, so the check costs one test.
+    /// </summary>
+    public (ulong StartGfn, ulong EndGfn)[] InaccessiblePages { get; init; } = [];
+
+    public bool IsInaccessible(ulong gfn)
+    {
+        foreach (var (start, end) in InaccessiblePages)
+            if (gfn >= start && gfn < end)
+                return true;
+        return false;
+    }
+
     public bool Contains(ulong gfn) => gfn >= BaseGfn && gfn < EndGfn;
 
     public void MarkDirty(ulong gfn)

@@ -7,7 +7,7 @@ using static KvmSharp.Abi.KvmIoctls;
 namespace KvmSharp.Soft.Vm;
 
 /// <summary>A Soft virtual machine: its memory map and its vCPUs, behind VM ioctls.</summary>
-internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
+internal sealed unsafe partial class SoftVm(SoftFdTable fds) : SoftObject
 {
     private readonly Dictionary<uint, SoftVcpu> _vcpus = new();
     private readonly Lock _lock = new();
@@ -30,6 +30,8 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
             return EnableCap.Refuse((KvmEnableCap*)arg);
         if (request == KVM_SET_IDENTITY_MAP_ADDR)
             return SetIdentityMapAddr((ulong*)arg);
+        if (TryPlatformIoctl(request, arg, out int result))
+            return result;
         // KVM answers ENOTTY for a VM ioctl it does not implement.
         return -(int)Errno.ENOTTY;
     }
@@ -76,6 +78,7 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
             if (_vcpus.ContainsKey((uint)id))
                 return -(int)Errno.EEXIST;
             var vcpu = new SoftVcpu(this, (uint)id);
+            AttachPlatform(vcpu);
             int fd = fds.Add(vcpu, $"kvmsharp-soft-vcpu{id}", SoftLimits.VcpuMmapPages * SoftLimits.PageSize);
             if (fd < 0)
                 return fd;
@@ -92,6 +95,16 @@ internal sealed unsafe class SoftVm(SoftFdTable fds) : SoftObject
     }
 
     private bool _identityMapLocked;
+
+    /// <summary>Whether any vCPU exists yet (some VM settings are frozen then).</summary>
+    private bool HasVcpus
+    {
+        get
+        {
+            lock (_lock)
+                return _vcpus.Count > 0;
+        }
+    }
 
     private int SetIdentityMapAddr(ulong* address)
     {

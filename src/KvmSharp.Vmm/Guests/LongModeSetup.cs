@@ -119,6 +119,19 @@ public sealed class LongModeSetup
             MapPage(page, access);
     }
 
+    /// <summary>
+    /// Identity-maps device memory outside RAM (e.g. the local APIC page at
+    /// 0xFEE00000), supervisor and writable; only the page tables live in RAM.
+    /// </summary>
+    public void MapDevice(ulong address, ulong length)
+    {
+        if (address + length < address || address + length > 1UL << 48)
+            throw new ArgumentOutOfRangeException(nameof(address), $"0x{address:x}+0x{length:x} is not a canonical lower-half range.");
+        ulong first = address & ~(PageSize - 1);
+        for (ulong page = first; page < address + length; page += PageSize)
+            MapPage(page, PageAccess.KernelWritable);
+    }
+
     /// <summary>Writes <paramref name="bytes"/> at <paramref name="address"/> and identity-maps the pages they cover.</summary>
     public void Place(ulong address, ReadOnlySpan<byte> bytes, PageAccess access)
     {

@@ -361,4 +361,61 @@ public class ArithmeticTests
         Assert.Equal(0x1122334455667788UL, m.Cpu.Rax);
         Assert.Equal(CpuTestMachine.CodeBase + 7 + 7 + 2, m.Cpu.Rbx);
     }
+
+    [Fact]
+    public void AddressingForms_ScaledIndex_AddressSizeWrap_FsBase()
+    {
+        var m = new CpuTestMachine();
+        using var _ = m;
+        m.SetupLongMode();
+        m.Memory.Write64(0x200000 + 8 + 3 * 4, 0x1111);
+        m.Memory.Write64(0x10, 0x2222);
+        m.Memory.Write64(0x300010, 0x3333);
+        m.Cpu.Fs.Base = 0x300000;
+        m.LoadCode(CpuTestMachine.CodeBase, a =>
+        {
+            a.mov(ebx, 0x200000); a.mov(ecx, 3);
+            a.mov(rax, __qword_ptr[rbx + rcx * 4 + 8]);
+            a.mov(ebx, unchecked((int)0xFFFFFFF0)); a.mov(ecx, 0x20);
+            a.mov(rdx, __qword_ptr[ebx + ecx]);          // 32-bit address size wraps to 0x10
+            a.mov(rsi, __qword_ptr.fs[0x10]);
+            a.mov(__qword_ptr[rbx + rcx * 1], rsi);      // 64-bit sum 0x1_0000_0010 is not mapped -> #PF
+        });
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorPageFault), m.Cpu.Rip);
+        Assert.Equal(0x1111UL, m.Cpu.Rax);
+        Assert.Equal(0x2222UL, m.Cpu.Rdx);
+        Assert.Equal(0x3333UL, m.Cpu.Rsi);
+        Assert.Equal(0x100000010UL, m.Cpu.Cr2);
+    }
+
+    [Fact]
+    public void Snapshot_ReportsExactlyTheChangedRegisters()
+    {
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.LoadCode(CpuTestMachine.CodeBase, a => { a.mov(ecx, 5); a.hlt(); });
+        CpuSnapshot before = m.Cpu.Capture();
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        IReadOnlyList<string> differences = m.Cpu.Capture().Differences(before);
+        Assert.Equal(2, differences.Count);
+        Assert.StartsWith("rcx:", differences[0]);
+        Assert.StartsWith("rip:", differences[1]);
+    }
+
+    [Fact]
+    public void MovbeAndBswap_ReverseBytes()
+    {
+        using var m = RunSnippet(a =>
+        {
+            a.mov(__dword_ptr[0x200000], 0x11223344);
+            a.movbe(eax, __dword_ptr[0x200000]);
+            a.mov(rbx, 0x0102030405060708);
+            a.bswap(rbx);
+            a.movbe(__word_ptr[0x200010], ax);
+        });
+        Assert.Equal(0x44332211UL, m.Cpu.Rax);
+        Assert.Equal(0x0807060504030201UL, m.Cpu.Rbx);
+        Assert.Equal((ushort)0x1122, m.Memory.Read16(0x200010));
+    }
 }

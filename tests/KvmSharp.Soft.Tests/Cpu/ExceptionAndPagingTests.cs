@@ -393,4 +393,41 @@ public class ExceptionAndPagingTests
         m.LoadCode(Code, a => { a.mov(ecx, 0x12345); a.rdmsr(); });
         RunToHandler(m, X86.VectorGeneralProtection);
     }
+
+    [Fact]
+    public void Smap_BlocksSupervisorDataAccessToUserPagesUnlessAcIsSet()
+    {
+        using var m = LongMode();
+        m.Cpu.Cr4 |= X86.Cr4Smap;
+        m.Cpu.NotifyStateChanged();
+        // Only 0x150000 stays a user page; everything else becomes supervisor-only.
+        for (ulong page = 0; page < 0x200000; page += 0x1000)
+            if (page != 0x150000) m.ChangePte(page, clear: 4, set: 0);
+        m.Memory.Write64(0x150000, 0x77);
+        m.LoadCode(Code, a =>
+        {
+            a.stac();
+            a.mov(rax, __qword_ptr[0x150000]); // allowed with AC=1 (and cached nowhere)
+            a.clac();
+            a.mov(rbx, __qword_ptr[0x150000]); // must fault again
+        });
+        ulong frame = RunToHandler(m, X86.VectorPageFault);
+        Assert.Equal(0x77UL, m.Cpu.Rax);
+        Assert.Equal((ulong)X86.PageFaultPresent, m.Memory.Read64(frame));
+        Assert.Equal(0x150000UL, m.Cpu.Cr2);
+    }
+
+    [Fact]
+    public void Smep_BlocksSupervisorFetchFromUserPages()
+    {
+        using var m = LongMode();
+        m.Cpu.Cr4 |= X86.Cr4Smep;
+        m.Cpu.NotifyStateChanged();
+        for (ulong page = 0; page < 0x200000; page += 0x1000)
+            if (page != 0x150000) m.ChangePte(page, clear: 4, set: 0);
+        m.Memory.Write8(0x150000, 0x90);
+        m.LoadCode(Code, a => { a.mov(eax, 0x150000); a.jmp(rax); });
+        ulong frame = RunToHandler(m, X86.VectorPageFault);
+        Assert.Equal((ulong)(X86.PageFaultPresent | X86.PageFaultInstructionFetch), m.Memory.Read64(frame));
+    }
 }

@@ -241,9 +241,9 @@ public class ExitTests
     public void UnknownInstruction_IsInternalErrorNamingIt()
     {
         using var m = LongMode();
-        m.LoadCode(Code, a => { a.nop(); a.vmxon(__qword_ptr[rax]); });
+        m.LoadCode(Code, a => { a.nop(); a.cvtpi2ps(xmm0, mm1); }); // MMX-to-SSE conversions are not implemented
         Assert.Equal(CpuExitReason.InternalError, m.Run());
-        Assert.Contains("vmxon", m.Cpu.Exit.InternalError);
+        Assert.Contains("cvtpi2ps", m.Cpu.Exit.InternalError);
         Assert.Equal(Code + 1, m.Cpu.Rip);
     }
 
@@ -303,5 +303,28 @@ public class ExitTests
         Assert.Equal(CpuExitReason.Debug, m.Run());
         Assert.Equal(X86.VectorBreakpoint, m.Cpu.Exit.DebugException);
         Assert.Equal(Code + 1, m.Cpu.Rip);
+    }
+
+    [Fact]
+    public void AvxEncodingsAndVmxInstructions_AreInvalidOpcodes()
+    {
+        using var m = LongMode();
+        m.LoadCode(Code, a => a.vpaddd(xmm0, xmm1, xmm2));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
+        m.SetupLongMode();
+        m.LoadCode(Code, a => a.vmxon(__qword_ptr[rax]));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
+    }
+
+    [Fact]
+    public void EndlessFaultLoop_StillHonoursTheBudget()
+    {
+        using var m = LongMode();
+        // Every handler lives on a page that is not present: each delivery faults on the handler fetch.
+        m.ChangePte(CpuTestMachine.HandlerBase, clear: 1, set: 0);
+        m.LoadCode(Code, a => a.ud2());
+        Assert.Equal(CpuExitReason.BudgetExhausted, m.Cpu.Run(1000));
     }
 }

@@ -194,4 +194,36 @@ public class PrivilegeAndMiscTests
         m.ChangePte(0x150000, clear: 1, set: 0);
         Assert.False(m.Cpu.TryTranslate(0x150123, out _, out _, out _));
     }
+
+    [Fact]
+    public void GuestDataBreakpoint_TrapsAfterTheWrite()
+    {
+        using var m = LongMode();
+        m.Cpu.Dr0 = 0x200000;
+        m.Cpu.Dr7 = X86.Dr7Fixed | 1 | (1UL << 16) | (3UL << 18); // L0, write, 4 bytes
+        byte[] code = m.LoadCode(Code, a =>
+        {
+            a.mov(eax, __dword_ptr[0x200000]);  // reads do not match a write breakpoint
+            a.mov(__byte_ptr[0x200002], 7);
+            a.nop();
+        });
+        AssertHandler(m, X86.VectorDebug);
+        Assert.Equal(Code + (ulong)code.Length - 1, m.Memory.Read64(m.Cpu.Rsp));
+        Assert.Equal(1UL, m.Cpu.Dr6 & 0xF);
+        Assert.Equal(7, m.Memory.Read8(0x200002));
+    }
+
+    [Fact]
+    public void GuestDebugWatchpoint_ExitsAfterTheAccess()
+    {
+        using var m = LongMode();
+        m.Cpu.GuestDebug = new GuestDebugSettings
+        {
+            Enabled = true, UseHardwareBreakpoints = true, Dr1 = 0x200010, Dr7 = (1UL << 2) | (3UL << 20) | (2UL << 22), // L1, read/write, 8 bytes
+        };
+        byte[] code = m.LoadCode(Code, a => { a.nop(); a.mov(rax, __qword_ptr[0x200010]); a.nop(); a.hlt(); });
+        Assert.Equal(CpuExitReason.Debug, m.Run());
+        Assert.Equal(2UL, m.Cpu.Exit.DebugDr6 & 0xF);
+        Assert.Equal(Code + (ulong)code.Length - 2, m.Cpu.Rip); // stopped after the load, before the NOP
+    }
 }

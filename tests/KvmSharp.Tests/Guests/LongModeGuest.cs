@@ -22,10 +22,13 @@ public sealed class LongModeGuest : IDisposable
     public const ulong ReadOnlyDataAddress = 0x21000;
     public const ulong StackTop = 0x30000;
     public const byte VectorPort = 0xf0, ErrorCodePort = 0xf1, RipPort = 0xf2, Cr2Port = 0xf3;
+    /// <summary>The optional external-interrupt handler writes its vector here, then halts.</summary>
+    public const byte InterruptPort = 0xf8;
     private static readonly int[] s_handledVectors = [0, 6, 13, 14];
     private static readonly int[] s_vectorsWithErrorCode = [13, 14];
 
-    public LongModeGuest(Kvm kvm, Action<Assembler> program, bool withHandlers = true, uint vcpus = 1)
+    public LongModeGuest(Kvm kvm, Action<Assembler> program, bool withHandlers = true, uint vcpus = 1,
+        byte? interruptVector = null, bool mapLocalApic = false, bool withIrqchip = false)
     {
         var setup = new LongModeSetup(MemorySize);
         setup.KernelStackTop = StackTop;
@@ -54,17 +57,31 @@ public sealed class LongModeGuest : IDisposable
                 handlers.@out(Cr2Port, eax);
                 handlers.hlt();
             }
+            var external = handlers.CreateLabel();
+            if (interruptVector is byte irqVector)
+            {
+                handlers.Label(ref external);
+                handlers.mov(eax, irqVector);
+                handlers.@out(InterruptPort, al);
+                handlers.hlt();
+            }
             var placed = setup.PlaceCode(HandlerAddress, handlers, PageAccess.KernelReadOnly);
             foreach (var (vector, label) in entries)
                 setup.SetInterruptGate(vector, placed.AddressOf(label));
+            if (interruptVector is byte gateVector)
+                setup.SetInterruptGate(gateVector, placed.AddressOf(external));
         }
         setup.Map(DataAddress, LongModeSetup.PageSize, PageAccess.KernelWritable);
+        if (mapLocalApic)
+            setup.MapDevice(0xfee00000, LongModeSetup.PageSize);
         setup.Map(ReadOnlyDataAddress, LongModeSetup.PageSize, PageAccess.KernelReadOnly);
         setup.Map(StackTop - 4 * LongModeSetup.PageSize, 4 * LongModeSetup.PageSize, PageAccess.KernelWritable);
 
         Ram = new GuestRam(MemorySize);
         setup.BuildImage().CopyTo(Ram.Span);
         Vm = kvm.CreateVm();
+        if (withIrqchip)
+            Vm.CreateIrqchip();
         Vm.SetUserMemoryRegion(0, 0, MemorySize, Ram.Address);
         Vcpus = new Vcpu[vcpus];
         for (uint i = 0; i < vcpus; i++)
