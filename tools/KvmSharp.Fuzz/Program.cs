@@ -105,7 +105,7 @@ public static class Program
         }
         if (stats)
             Console.WriteLine("# " + string.Join(" ", histogram.OrderByDescending(p => p.Value).Select(p => $"{p.Key.ToLowerInvariant()}:{p.Value}")));
-        Console.WriteLine($"sequences {sequences} runs {runner.Runs} instructions {runner.Instructions} mismatching {mismatches} new-vectors {written} seconds {clock.Elapsed.TotalSeconds:F1}");
+        Console.WriteLine($"sequences {sequences} runs {runner.Runs} instructions {runner.Instructions} kvm-pvm-artefacts {runner.Incomparable} mismatching {mismatches} new-vectors {written} seconds {clock.Elapsed.TotalSeconds:F1}");
         return 0;
     }
 

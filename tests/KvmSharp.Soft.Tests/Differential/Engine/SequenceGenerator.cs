@@ -104,6 +104,7 @@ public sealed class SequenceGenerator
         if (roll < 7) return StringGroup();
         if (roll < 10) return FlagsGroup();
         if (roll < 12) return FaultGroup();
+        if (roll < 14) return FrameGroup();
         return TableGroup();
     }
 
@@ -396,6 +397,9 @@ public sealed class SequenceGenerator
                     Encode(_bitness == 64 ? Instruction.Create(Code.Mov_r64_imm64, Register.RSP, stack) : Instruction.Create(Code.Mov_r32_imm32, Register.ESP, (uint)stack))!,
                     Encode(Instruction.Create(_bitness == 64 ? Code.Push_r64 : Code.Push_r32, _bitness == 64 ? Register.RAX : Register.EAX))!,
                 ];
+            case 6 when _rng.Chance(50):
+                // A store that starts on the last mapped bytes and crosses into the unmapped page.
+                return [Encode(Instruction.Create(Code.Mov_rm32_r32, new MemoryOperand(Register.None, (long)DiffMachine.UnmappedAddress - 1 - _rng.Below(3)), Register.EBX))!];
             case 8 when _bitness == 64:
                 // A non-canonical address through RBP addresses the stack segment: #SS(0), not #GP.
                 return
@@ -422,6 +426,25 @@ public sealed class SequenceGenerator
             default:
                 return [[0x0F, 0x20, 0xC0]]; // mov eax/rax, cr0 at CPL 3: #GP(0)
         }
+    }
+
+    /// <summary>XLAT through RBX, and ENTER (with nesting, which copies frame pointers) / LEAVE through RBP, both pointed into the data page.</summary>
+    private List<byte[]> FrameGroup()
+    {
+        if (_rng.Chance(30))
+            return
+            [
+                Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBX, (uint)(DiffMachine.DataAddress + (ulong)_rng.Below(0xF00))))!,
+                [0xD7], // xlat
+            ];
+        var group = new List<byte[]>
+        {
+            Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBP, (uint)(DiffMachine.DataAddress + 0x100 + (ulong)_rng.Below(0xE00))))!,
+            // KVM's emulator, which runs 32-bit user code under kvm_pvm, raises #UD for ENTER with a nesting level.
+            new byte[] { 0xC8, (byte)_rng.Below(0x100), 0, (byte)(_bitness == 32 || _rng.Chance(50) ? 0 : _rng.Below(6)) }, // enter size, level
+        };
+        if (_rng.Chance(70)) group.Add([0xC9]); // leave
+        return group;
     }
 
     private byte[] DefineFlags() =>
