@@ -320,7 +320,7 @@ public sealed unsafe partial class X86Cpu
         switch (msr)
         {
             case X86.MsrTsc: value = ReadTsc(); return true;
-            case X86.MsrApicBase: value = ApicBase; return true;
+            case X86.MsrApicBase: value = ReadApicBase?.Invoke() ?? ApicBase; return true;
             case X86.MsrSysenterCs: value = SysenterCs; return true;
             case X86.MsrSysenterEsp: value = SysenterEsp; return true;
             case X86.MsrSysenterEip: value = SysenterEip; return true;
@@ -349,7 +349,10 @@ public sealed unsafe partial class X86Cpu
             case X86.MsrTsc:
                 TscOffset += (long)(value - ReadTsc());
                 return true;
-            case X86.MsrApicBase: ApicBase = value; return true;
+            case X86.MsrApicBase:
+                if (WriteApicBase != null) return WriteApicBase(value);
+                ApicBase = value;
+                return true;
             case X86.MsrSysenterCs: SysenterCs = value; return true;
             case X86.MsrSysenterEsp: SysenterEsp = value; return true;
             case X86.MsrSysenterEip: SysenterEip = value; return true;

@@ -212,6 +212,9 @@ public sealed unsafe partial class X86Cpu
 
     /// <summary>When set, MOV from CR8 reads the task priority from the in-kernel local APIC.</summary>
     public Func<ulong>? ReadTaskPriority;
+    /// <summary>IA32_APIC_BASE when an in-kernel local APIC owns it; a false write means #GP.</summary>
+    public Func<ulong>? ReadApicBase;
+    public Func<ulong, bool>? WriteApicBase;
     /// <summary>When set, MOV to CR8 forwards the task priority to the in-kernel local APIC.</summary>
     public Action<ulong>? WriteTaskPriority;
 

@@ -29,6 +29,12 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         Cpu.InterruptSource = new ApicInterruptSource(_apic);
         Cpu.UnknownMsrRead = ReadApicMsr;
         Cpu.UnknownMsrWrite = WriteApicMsr;
+        // CR8 is the APIC's task priority (TPR bits 7:4) once there is an APIC.
+        var apic = _apic;
+        Cpu.ReadTaskPriority = () => apic.Cr8;
+        Cpu.WriteTaskPriority = value => apic.Cr8 = value;
+        Cpu.ReadApicBase = () => apic.BaseMsr;
+        Cpu.WriteApicBase = value => apic.TryWriteBaseMsr(value, x2ApicSupported: true);
         Cpu.ApicBase = _apic.BaseMsr;
         // Application processors wait for INIT and SIPI, as under KVM.
         _mpState = bootstrapProcessor ? KvmMpState.Runnable : KvmMpState.Uninitialized;

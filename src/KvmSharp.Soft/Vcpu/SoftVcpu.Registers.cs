@@ -92,7 +92,7 @@ internal sealed unsafe partial class SoftVcpu
             Idt = new KvmDtable { Base = Cpu.Idtr.Base, Limit = Cpu.Idtr.Limit },
             Cr0 = Cpu.Cr0, Cr2 = Cpu.Cr2, Cr3 = Cpu.Cr3, Cr4 = Cpu.Cr4, Cr8 = Cpu.Cr8,
             Efer = Cpu.Efer,
-            ApicBase = Cpu.ApicBase,
+            ApicBase = Apic?.BaseMsr ?? Cpu.ApicBase,
         };
         // An external interrupt queued but not yet delivered shows in the bitmap.
         if (Cpu.PendingInterruptVector >= 0)
@@ -154,6 +154,8 @@ internal sealed unsafe partial class SoftVcpu
         Cpu.Cr8 = sregs.Cr8 & 0xf;
         Cpu.Efer = sregs.Efer;
         Cpu.ApicBase = sregs.ApicBase;
+        if (Apic is { } apic)
+            apic.BaseMsr = sregs.ApicBase;
         // The first set bit, if any, becomes the pending external interrupt.
         Cpu.PendingInterruptVector = -1;
         for (int word = 0; word < KvmConstants.KVM_NR_INTERRUPTS / 64; word++)

@@ -165,7 +165,7 @@ internal sealed unsafe partial class SoftVcpu
     {
         run->IfFlag = Cpu.InterruptFlag ? (byte)1 : (byte)0;
         run->Cr8 = Cpu.Cr8;
-        run->ApicBase = Cpu.ApicBase;
+        run->ApicBase = Apic?.BaseMsr ?? Cpu.ApicBase;
         run->ReadyForInterruptInjection = Cpu.ReadyForInterruptInjection ? (byte)1 : (byte)0;
         run->Flags = 0;
     }
