@@ -188,8 +188,8 @@ public sealed class SequenceGenerator
         {
             return null;
         }
-        if (op.CanUseLockPrefix && operands.Length > 0 && operands[0] is MemOperand && _rng.Chance(25))
-            instruction.HasLockPrefix = true;
+        if (op.CanUseLockPrefix && operands.Length > 0 && (operands[0] is MemOperand ? _rng.Chance(25) : _rng.Chance(1)))
+            instruction.HasLockPrefix = true; // with a register destination: #UD on purpose
         var main = Encode(instruction);
         // Iced encodes some codes outside their mode into other instructions; keep only what decodes back to itself.
         if (main is null || Decode(main).Code != code) return null;
