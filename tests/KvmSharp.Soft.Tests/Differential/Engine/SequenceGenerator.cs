@@ -354,16 +354,21 @@ public sealed class SequenceGenerator
     {
         int op = _rng.Below(5); // movs, cmps, stos, lods, scas
         int size = 1 << _rng.Below(_bitness == 64 ? 4 : 3);
-        var group = new List<byte[]>
-        {
-            Encode(Instruction.Create(Code.Mov_r32_imm32, Register.ESI, (uint)(DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!,
-            Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EDI, (uint)(DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!,
-        };
+        // 64-bit mode with an address-size prefix walks ESI/EDI/ECX only; garbage above bit 31 must be ignored, and is cleared when written.
+        bool narrowAddresses = _bitness == 64 && _rng.Chance(20);
+        ulong garbage = narrowAddresses ? _rng.Next() & 0xFFFF_FFFF_0000_0000 : 0;
+        byte[] Pointer(Register register32) => garbage == 0
+            ? Encode(Instruction.Create(Code.Mov_r32_imm32, register32, (uint)(DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!
+            : Encode(Instruction.Create(Code.Mov_r64_imm64, register32.GetFullRegister(), garbage | (DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!;
+        var group = new List<byte[]> { Pointer(Register.ESI), Pointer(Register.EDI) };
         var bytes = new List<byte>();
+        if (narrowAddresses) bytes.Add(0x67);
         int repeat = _rng.Below(3);
         if (repeat > 0)
         {
-            group.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, Register.ECX, (uint)_rng.Below(9)))!);
+            group.Add(garbage == 0
+                ? Encode(Instruction.Create(Code.Mov_r32_imm32, Register.ECX, (uint)_rng.Below(9)))!
+                : Encode(Instruction.Create(Code.Mov_r64_imm64, Register.RCX, garbage | (uint)_rng.Below(9)))!);
             bool compares = op is 1 or 4;
             bytes.Add(compares && repeat == 2 ? (byte)0xF2 : (byte)0xF3);
         }
