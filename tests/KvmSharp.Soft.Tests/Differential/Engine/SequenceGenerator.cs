@@ -150,8 +150,12 @@ public sealed class SequenceGenerator
     private sealed record MemOperand(MemoryOperand Memory) : Operand;
     private sealed record ImmediateOperand(long Value) : Operand;
 
+    /// <summary>Instructions the operands of the instruction being built need first (set by <see cref="DataOperand"/>).</summary>
+    private readonly List<byte[]> _operandSetup = [];
+
     private List<byte[]>? TableGroup()
     {
+        _operandSetup.Clear();
         var code = _rng.Pick(s_codes[_bitness]);
         var op = code.ToOpCode();
         var operands = new Operand[op.OpCount];
@@ -194,7 +198,7 @@ public sealed class SequenceGenerator
         // Iced encodes some codes outside their mode into other instructions; keep only what decodes back to itself.
         if (main is null || Decode(main).Code != code) return null;
 
-        var group = new List<byte[]>();
+        var group = new List<byte[]>(_operandSetup);
         bool ok = op.Mnemonic switch
         {
             Mnemonic.Div or Mnemonic.Idiv => DivisionSetup(op, operands[0], group),
@@ -323,6 +327,15 @@ public sealed class SequenceGenerator
     {
         int offset = _rng.Below(0x1000 - 16);
         if (_rng.Chance(70)) offset &= ~(size - 1);
+        if (_bitness == 64 && _rng.Chance(10))
+        {
+            // 32-bit addressing in 64-bit mode (67 prefix): the base register's upper half is garbage the CPU must ignore.
+            var base64 = RandomRegister(8);
+            int split = _rng.Below(0x800);
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r64_imm64, base64,
+                (_rng.Next() & 0xFFFF_FFFF_0000_0000) | (DiffMachine.DataAddress + (ulong)offset - (ulong)split)))!);
+            return new MemoryOperand(base64.GetFullRegister32() == Register.None ? Register.EAX : Register.EAX + (base64 - Register.RAX), split);
+        }
         if (_bitness == 64 && _rng.Chance(70))
             return new MemoryOperand(Register.R15, offset);
         return new MemoryOperand(Register.None, (long)DiffMachine.DataAddress + offset);
