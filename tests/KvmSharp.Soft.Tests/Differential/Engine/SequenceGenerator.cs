@@ -327,6 +327,11 @@ public sealed class SequenceGenerator
     {
         int offset = _rng.Below(0x1000 - 16);
         if (_rng.Chance(70)) offset &= ~(size - 1);
+        if (_rng.Chance(4))
+        {
+            // Read-only user memory: a read succeeds, anything that writes (or, like CMPXCHG, always claims the line for writing) must fault with error 7.
+            return new MemoryOperand(Register.None, (long)DiffMachine.CodeAddress + 0x1000 + offset);
+        }
         if (_bitness == 64 && _rng.Chance(10))
         {
             // 32-bit addressing in 64-bit mode (67 prefix): the base register's upper half is garbage the CPU must ignore.
