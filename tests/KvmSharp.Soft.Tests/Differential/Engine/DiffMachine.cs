@@ -1,0 +1,223 @@
+using System.Buffers.Binary;
+using KvmSharp.Abi;
+using KvmSharp.Vmm.Memory;
+
+namespace KvmSharp.Soft.Tests.Differential;
+
+/// <summary>
+/// One VM on one kernel that runs user-mode (CPL 3) sequences over and over.
+/// The ring-0 part — page tables, GDT, TSS with an I/O bitmap, IDT — is built
+/// once; each run only rewrites code and data and reloads registers, because on
+/// kvm_pvm everything done at ring 0 is emulated and slow.
+/// </summary>
+/// <remarks>
+/// Guest-physical layout, identity-mapped with 2 MiB pages:
+/// 0–2 MiB supervisor (tables, GDT 0x4000, TSS 0x5000, IDT 0x8000, handlers 0x9000, ring-0 stack below 0x80000);
+/// 2–4 MiB user read-only (code at 0x200000); 4–6 MiB user read-write (data and the user stack at 0x400000);
+/// 6 MiB and up not present. Every exception vector's handler is a HLT at 0x9000 + 16·vector, so a HLT exit
+/// names the vector and the interrupt frame on the ring-0 stack holds the rest.
+/// </remarks>
+public sealed class DiffMachine : IDisposable
+{
+    public const ulong RamSize = 0x60_0000;
+    public const ulong CodeAddress = 0x20_0000;
+    public const ulong DataAddress = 0x40_0000;
+    /// <summary>Compared after every run: the data page memory operands use, then the page the user stack lives in.</summary>
+    public const int DataSize = 0x2000;
+    public const ulong UserStackTop = DataAddress + 0x1800;
+    public const ulong UnmappedAddress = 0x60_0000;
+    public const ulong SupervisorAddress = 0x1000;
+    public const ushort StopPort = 0xF4;
+
+    private const ulong Pml4 = 0x1000, Pdpt = 0x2000, PageDirectory = 0x3000, Gdt = 0x4000, Tss = 0x5000, Idt = 0x8000;
+    private const ulong HandlerBase = 0x9000, KernelStackTop = 0x8_0000;
+    private const int SystemAreaEnd = 0xA000;
+    private const ushort KernelCs = 0x08, UserCs32 = 0x1B, UserDs = 0x23, UserCs64 = 0x2B, TssSelector = 0x30;
+    private static readonly int[] s_vectorsWithErrorCode = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
+
+    private readonly Kvm _kvm;
+    private readonly GuestRam _ram;
+    private readonly global::KvmSharp.Vm _vm;
+    private readonly global::KvmSharp.Vcpu _vcpu;
+    private readonly byte[] _systemArea;
+    private readonly KvmSregs _resetSregs;
+
+    public DiffMachine(IKvmKernelFactory kernel)
+    {
+        _kvm = Kvm.Open(kernel.Create());
+        _ram = new GuestRam(RamSize);
+        BuildSystemArea(_ram.Span);
+        _systemArea = _ram.Span[..SystemAreaEnd].ToArray();
+        _vm = _kvm.CreateVm();
+        _vm.SetUserMemoryRegion(0, 0, RamSize, _ram.Address);
+        _vcpu = _vm.CreateVcpu(0);
+        _vcpu.SetCpuid2(_kvm.GetSupportedCpuid());
+        _resetSregs = _vcpu.GetSregs();
+        KernelName = kernel.Name;
+    }
+
+    public string KernelName { get; }
+
+    /// <summary>KVM_RUN calls without reaching the stop or a handler after which a run is reported as stuck.</summary>
+    public const int MaxExitsPerRun = 64;
+
+    public Outcome Run(TestCase test)
+    {
+        Span<byte> ram = _ram.Span;
+        _systemArea.CopyTo(ram);
+        byte[] code = test.Code;
+        code.CopyTo(ram[(int)CodeAddress..]);
+        int stop = (int)CodeAddress + code.Length;
+        ram[stop] = 0xE6; // out StopPort, al
+        ram[stop + 1] = (byte)StopPort;
+        ram.Slice(stop + 2, 16).Fill(0xCC);
+        test.InitialData().CopyTo(ram[(int)DataAddress..]);
+        // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
+        ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
+
+        _vcpu.SetSregs(UserSregs(test.Mode));
+        var regs = new KvmRegs { Rip = CodeAddress, Rflags = test.Rflags };
+        SetGprs(ref regs, test.Gprs);
+        _vcpu.SetRegs(regs);
+
+        for (int exits = 0; exits < MaxExitsPerRun; exits++)
+        {
+            var result = _vcpu.Run();
+            if (result.Reason == KvmExitReason.Io)
+            {
+                var io = _vcpu.Io;
+                if (io.Port == StopPort && io.IsOut)
+                    return Snapshot(OutcomeKind.Stop, "");
+                return Snapshot(OutcomeKind.OtherExit, $"io port 0x{io.Port:x} {(io.IsOut ? "out" : "in")}");
+            }
+            if (result.Reason == KvmExitReason.Hlt)
+                return ExceptionSnapshot();
+            if (result.Interrupted)
+                continue;
+            return Snapshot(OutcomeKind.OtherExit, result.Reason.ToString());
+        }
+        return Snapshot(OutcomeKind.OtherExit, "no stop");
+    }
+
+    private Outcome Snapshot(OutcomeKind kind, string detail)
+    {
+        var regs = _vcpu.GetRegs();
+        return new Outcome(kind, detail, -1, 0, 0, Gprs(regs), regs.Rip, regs.Rflags, _ram.Span.Slice((int)DataAddress, DataSize).ToArray());
+    }
+
+    private Outcome ExceptionSnapshot()
+    {
+        var regs = _vcpu.GetRegs();
+        ulong handler = regs.Rip - 1 - HandlerBase;
+        if (regs.Rip <= HandlerBase || handler >= 256 * 16 || handler % 16 != 0)
+            return Snapshot(OutcomeKind.OtherExit, $"hlt at 0x{regs.Rip:x}");
+        int vector = (int)(handler / 16);
+        ulong frame = regs.Rsp;
+        if (frame < KernelStackTop - 0x100 || frame >= KernelStackTop)
+            return Snapshot(OutcomeKind.OtherExit, $"vector {vector} with ring-0 rsp 0x{frame:x}");
+        ulong Read(ulong address) => BinaryPrimitives.ReadUInt64LittleEndian(_ram.Span[(int)address..]);
+        ulong errorCode = 0;
+        if (s_vectorsWithErrorCode.Contains(vector))
+        {
+            errorCode = Read(frame);
+            frame += 8;
+        }
+        ulong rip = Read(frame), cs = Read(frame + 8), rflags = Read(frame + 16), rsp = Read(frame + 24);
+        var gprs = Gprs(regs);
+        gprs[4] = rsp;
+        string detail = cs is UserCs64 or UserCs32 ? "" : $"from cs 0x{cs:x}";
+        ulong cr2 = vector == 14 ? _vcpu.GetSregs().Cr2 : 0;
+        return new Outcome(OutcomeKind.Exception, detail, vector, errorCode, cr2, gprs, rip, rflags,
+            _ram.Span.Slice((int)DataAddress, DataSize).ToArray());
+    }
+
+    private KvmSregs UserSregs(GuestMode mode)
+    {
+        var s = _resetSregs;
+        s.Cs = mode == GuestMode.Long64
+            ? new KvmSegment { Selector = UserCs64, Type = 11, Present = 1, Dpl = 3, S = 1, L = 1, G = 1, Limit = 0xFFFF_FFFF }
+            : new KvmSegment { Selector = UserCs32, Type = 11, Present = 1, Dpl = 3, S = 1, Db = 1, G = 1, Limit = 0xFFFF_FFFF };
+        var data = new KvmSegment { Selector = UserDs, Type = 3, Present = 1, Dpl = 3, S = 1, Db = 1, G = 1, Limit = 0xFFFF_FFFF };
+        s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data;
+        s.Tr = new KvmSegment { Selector = TssSelector, Base = Tss, Limit = 0x2068, Type = 11, Present = 1 };
+        s.Ldt = new KvmSegment { Type = 2, Unusable = 1 };
+        s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x3F };
+        s.Idt = new KvmDtable { Base = Idt, Limit = 0xFFF };
+        s.Cr0 = 0x8005_0033; // PG AM WP NE ET MP PE
+        s.Cr2 = 0;
+        s.Cr3 = Pml4;
+        s.Cr4 = 0x620; // OSXMMEXCPT OSFXSR PAE
+        s.Efer = 0x500; // LMA LME
+        return s;
+    }
+
+    private static void BuildSystemArea(Span<byte> ram)
+    {
+        static void Write64(Span<byte> ram, ulong address, ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(ram[(int)address..], value);
+        const ulong present = 1, writable = 2, user = 4, accessed = 0x20, dirty = 0x40, large = 0x80;
+        Write64(ram, Pml4, Pdpt | present | writable | user | accessed);
+        Write64(ram, Pdpt, PageDirectory | present | writable | user | accessed);
+        // Accessed and dirty are preset so no page walk ever writes a table.
+        Write64(ram, PageDirectory + 0, 0x00_0000 | present | writable | accessed | dirty | large);
+        Write64(ram, PageDirectory + 8, 0x20_0000 | present | user | accessed | dirty | large);
+        Write64(ram, PageDirectory + 16, 0x40_0000 | present | writable | user | accessed | dirty | large);
+
+        Write64(ram, Gdt + KernelCs, 0x00AF_9B00_0000_FFFF);
+        Write64(ram, Gdt + 0x10, 0x00CF_9300_0000_FFFF);
+        Write64(ram, Gdt + (UserCs32 & ~3), 0x00CF_FB00_0000_FFFF);
+        Write64(ram, Gdt + (UserDs & ~3), 0x00CF_F300_0000_FFFF);
+        Write64(ram, Gdt + (UserCs64 & ~3), 0x00AF_FB00_0000_FFFF);
+        Write64(ram, Gdt + TssSelector, 0x0000_8B00_5000_2068);
+
+        Write64(ram, Tss + 4, KernelStackTop);
+        // kvm_pvm checks the I/O bitmap even at IOPL 3, so every port is allowed in it.
+        BinaryPrimitives.WriteUInt16LittleEndian(ram[(int)(Tss + 0x66)..], 0x68);
+        ram[(int)Tss + 0x68 + 8192] = 0xFF;
+
+        for (int vector = 0; vector < 256; vector++)
+        {
+            ulong handler = HandlerBase + (ulong)vector * 16;
+            ram[(int)handler] = 0xF4; // hlt
+            ulong gate = Idt + (ulong)vector * 16;
+            Write64(ram, gate, (handler & 0xFFFF) | ((ulong)KernelCs << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48));
+            Write64(ram, gate + 8, handler >> 32);
+        }
+    }
+
+    private static ulong[] Gprs(in KvmRegs r) =>
+        [r.Rax, r.Rcx, r.Rdx, r.Rbx, r.Rsp, r.Rbp, r.Rsi, r.Rdi, r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15];
+
+    private static void SetGprs(ref KvmRegs r, ulong[] g)
+    {
+        (r.Rax, r.Rcx, r.Rdx, r.Rbx, r.Rsp, r.Rbp, r.Rsi, r.Rdi) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
+        (r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15) = (g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+    }
+
+    public void Dispose()
+    {
+        _vcpu.Dispose();
+        _vm.Dispose();
+        _ram.Dispose();
+        _kvm.Dispose();
+    }
+}
+
+/// <summary>Makes a fresh kernel of one kind; the machine owns what it creates.</summary>
+public interface IKvmKernelFactory
+{
+    string Name { get; }
+    KvmSharp.Kernel.IKvmKernel Create();
+}
+
+public sealed class HostKernelFactory : IKvmKernelFactory
+{
+    public string Name => "host";
+    public KvmSharp.Kernel.IKvmKernel Create() => new KvmSharp.Kernel.HostKernel();
+    public static bool IsAvailable => new KvmSharp.Kernel.HostKernel().IsAvailable();
+}
+
+public sealed class SoftKernelFactory : IKvmKernelFactory
+{
+    public string Name => "soft";
+    public KvmSharp.Kernel.IKvmKernel Create() => new SoftKernel();
+}

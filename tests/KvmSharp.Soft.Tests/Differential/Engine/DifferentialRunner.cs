@@ -1,0 +1,115 @@
+namespace KvmSharp.Soft.Tests.Differential;
+
+/// <summary>The same case on Host and on Soft, compared.</summary>
+public sealed class DifferentialRunner : IDisposable
+{
+    private readonly DiffMachine _host;
+    private readonly DiffMachine _soft;
+
+    public DifferentialRunner()
+    {
+        _host = new DiffMachine(new HostKernelFactory());
+        _soft = new DiffMachine(new SoftKernelFactory());
+    }
+
+    public long Runs { get; private set; }
+
+    /// <summary>RFLAGS bits left out of every comparison, to look past a known bug while hunting others (fuzzer --mask-flags).</summary>
+    public ulong ExtraIgnoredFlags { get; init; }
+
+    public long Instructions { get; private set; }
+
+    /// <summary>Runs left uncompared because Host's result is a kvm_pvm artefact (see <see cref="IsKvmPvmReservedFault"/>).</summary>
+    public long Incomparable { get; private set; }
+
+    /// <summary>
+    /// A #PF with the reserved-bit flag: these page tables set no reserved bit, so it is kvm_pvm's doing — it keeps
+    /// part of the upper (kernel) half of the address space for itself, e.g. 0xffff800000000000 faults with error
+    /// code 0xd where the guest's empty PML4 entry calls for 0x4.
+    /// </summary>
+    public static bool IsKvmPvmReservedFault(Outcome host) =>
+        host.Kind == OutcomeKind.Exception && host.Vector == 14 && (host.ErrorCode & 8) != 0;
+
+    public Outcome RunHost(TestCase test) => _host.Run(test);
+
+    public Outcome RunSoft(TestCase test) => _soft.Run(test);
+
+    /// <summary>Runs both and returns the differences (empty when Soft agrees with the hardware).</summary>
+    public Comparison Compare(TestCase test)
+    {
+        var host = _host.Run(test);
+        var soft = _soft.Run(test);
+        Runs++;
+        Instructions += test.Instructions.Count + 1;
+        if (IsKvmPvmReservedFault(host))
+        {
+            Incomparable++;
+            return new Comparison(test, host, soft, []);
+        }
+        return new Comparison(test, host, soft, soft.DifferencesFrom(host, UndefinedFlags(test, host) | ExtraIgnoredFlags));
+    }
+
+    /// <summary>
+    /// RFLAGS.IOPL and IF are virtual on kvm_pvm: guest ring 3 runs natively with the host's own user flags
+    /// (IOPL 0, IF 1, which PUSHF shows), while KVM_GET_REGS reports IOPL 0 and the virtual IF, and a POPF that
+    /// sets IF at IOPL 3 is ignored by the silicon. Neither kernel can be compared with the other on these bits.
+    /// </summary>
+    public const ulong KvmPvmHiddenFlags = 0x3200;
+
+    /// <summary>The RFLAGS bits not compared where <paramref name="outcome"/> stopped: undefined by the architecture, or hidden by kvm_pvm.</summary>
+    public static ulong UndefinedFlags(TestCase test, Outcome outcome) =>
+        FlagAnalysis.UndefinedAt(test.Code, test.Bitness, outcome.Rip) | KvmPvmHiddenFlags;
+
+    /// <summary>
+    /// Drops instructions, then zeroes registers, while the case still mismatches, so
+    /// that what is left is the smallest program that shows the bug.
+    /// </summary>
+    public Comparison Minimize(Comparison mismatch)
+    {
+        var best = mismatch;
+        bool StillFails(TestCase candidate, out Comparison result)
+        {
+            result = default!;
+            if (!SequenceRules.IsComparable(candidate)) return false;
+            result = Compare(candidate);
+            return result.Differences.Count > 0;
+        }
+        for (int chunk = Math.Max(1, best.Test.Instructions.Count / 2); chunk >= 1; chunk /= 2)
+        {
+            bool removed = true;
+            while (removed)
+            {
+                removed = false;
+                for (int start = best.Test.Instructions.Count - chunk; start >= 0; start--)
+                {
+                    var fewer = best.Test.Instructions.Take(start).Concat(best.Test.Instructions.Skip(start + chunk)).ToList();
+                    if (fewer.Count == 0) continue;
+                    if (StillFails(best.Test.WithInstructions(fewer), out var result))
+                    {
+                        best = result;
+                        removed = true;
+                        start = Math.Min(start, best.Test.Instructions.Count - chunk + 1);
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < TestCase.GprCount; i++)
+        {
+            if (i == 4 || (i == 15 && best.Test.Mode == GuestMode.Long64) || best.Test.Gprs[i] == 0) continue;
+            if (StillFails(best.Test.WithGpr(i, 0), out var result))
+                best = result;
+        }
+        return best;
+    }
+
+    public void Dispose()
+    {
+        _host.Dispose();
+        _soft.Dispose();
+    }
+}
+
+public sealed record Comparison(TestCase Test, Outcome Host, Outcome Soft, List<string> Differences)
+{
+    public bool Matches => Differences.Count == 0;
+}

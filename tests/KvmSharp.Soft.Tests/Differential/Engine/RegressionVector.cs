@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Iced.Intel;
+
+namespace KvmSharp.Soft.Tests.Differential;
+
+/// <summary>
+/// A minimized case and what the hardware did with it, as one line of vectors.txt:
+/// <c>name | initial state | code | host: result [| known-mismatch: diagnosis]</c>.
+/// </summary>
+public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, string? KnownMismatch)
+{
+    private const string HostPrefix = "host:";
+    private const string KnownPrefix = "known-mismatch:";
+
+    /// <summary>A name that says which instruction and which state diverged, plus a short hash for uniqueness.</summary>
+    public static string NameFor(Comparison comparison)
+    {
+        var steps = FlagAnalysis.Analyze(comparison.Test.Code, comparison.Test.Bitness);
+        string what = string.Join("+", comparison.Differences.Select(Aspect).Distinct().Order());
+        string hash = Convert.ToHexStringLower(SHA256.HashData(comparison.Test.Code))[..6];
+        var (host, soft) = (comparison.Host, comparison.Soft);
+        // A wrong interrupt frame is a property of the exception, whichever instruction raised it.
+        if (host.Kind == OutcomeKind.Exception && soft.Kind == OutcomeKind.Exception && host.Vector == soft.Vector && what == "rflags")
+            return $"exception{host.Vector}-frame-{what}-{hash}";
+        // Soft has no alignment checking at all, so a missed #AC is one bug whichever instruction was misaligned.
+        if (host.Vector == 17 && soft.Vector != 17)
+            return $"{End(host)}-vs-{End(soft)}-{hash}";
+        // The instruction where the kernels part: the one that faulted on either side, else the last one before the earlier stop.
+        ulong divergence = Math.Min(host.Rip, soft.Rip);
+        bool faulted = host.Kind == OutcomeKind.Exception || soft.Kind == OutcomeKind.Exception;
+        var culprit = faulted && steps.Any(s => DiffMachine.CodeAddress + (ulong)s.Offset == divergence)
+            ? steps.First(s => DiffMachine.CodeAddress + (ulong)s.Offset == divergence)
+            : steps.LastOrDefault(s => DiffMachine.CodeAddress + (ulong)s.Offset < divergence);
+        if (culprit.Instruction.Code == Code.INVALID && steps.Count > 0) culprit = steps[^1];
+        var instruction = culprit.Instruction;
+        int width = instruction.OpCount == 0 ? 0
+            : instruction.GetOpKind(0) == OpKind.Memory ? instruction.MemorySize.GetSize() * 8
+            : instruction.GetOpKind(0) == OpKind.Register ? instruction.GetOpRegister(0).GetSize() * 8 : 0;
+        string culpritName = $"{instruction.Mnemonic.ToString().ToLowerInvariant()}{(width > 0 ? width.ToString(CultureInfo.InvariantCulture) : "")}";
+        // A different way out (another vector, or none) says more than the state that follows from it.
+        if (host.Kind != soft.Kind || host.Vector != soft.Vector)
+            return $"{culpritName}-{End(host)}-vs-{End(soft)}-{hash}";
+        return $"{culpritName}-{what}-{hash}";
+    }
+
+    private static string End(Outcome outcome) => outcome.Kind switch
+    {
+        OutcomeKind.Exception => $"exception{outcome.Vector}",
+        OutcomeKind.Stop => "stop",
+        _ => outcome.Detail.Split(' ')[0].ToLowerInvariant(),
+    };
+
+    /// <summary>The name without its hash: two vectors with the same signature most likely show the same bug.</summary>
+    public string Signature => Name[..Name.LastIndexOf('-')];
+
+    private static string Aspect(string difference)
+    {
+        string first = difference[..difference.IndexOfAny([' ', '[', ':'])];
+        return Array.IndexOf(TestCase.GprNames, first) >= 0 ? "gpr" : first;
+    }
+
+    public string Format()
+    {
+        var line = new StringBuilder(Name);
+        line.Append($" | mode={(int)Test.Mode} seed=0x{Test.DataSeed:x} rflags=0x{Test.Rflags:x}");
+        for (int i = 0; i < TestCase.GprCount; i++)
+            line.Append($" {TestCase.GprNames[i]}=0x{Test.Gprs[i]:x}");
+        line.Append(" | code=").Append(string.Join(",", Test.Instructions.Select(Convert.ToHexStringLower)));
+        line.Append($" | {HostPrefix} end={Host.Kind.ToString().ToLowerInvariant()}");
+        if (Host.Detail.Length > 0) line.Append($" detail={Host.Detail.Replace(' ', '_')}");
+        if (Host.Kind == OutcomeKind.Exception)
+            line.Append($" vector={Host.Vector} error=0x{Host.ErrorCode:x} cr2=0x{Host.Cr2:x}");
+        line.Append($" rip=0x{Host.Rip:x} rflags=0x{Host.Rflags:x}");
+        for (int i = 0; i < TestCase.GprCount; i++)
+            line.Append($" {TestCase.GprNames[i]}=0x{Host.Gprs[i]:x}");
+        line.Append(" mem=").Append(string.Join(",", MemoryChanges(Test.InitialData(), Host.Data)));
+        if (KnownMismatch is not null)
+            line.Append($" | {KnownPrefix} {KnownMismatch}");
+        return line.ToString();
+    }
+
+    public static RegressionVector Parse(string line)
+    {
+        string[] sections = line.Split(" | ");
+        if (sections.Length is < 4 or > 5 || !sections[3].StartsWith(HostPrefix, StringComparison.Ordinal))
+            throw new FormatException($"A vector line needs 'name | state | code=… | host: …' and an optional '| known-mismatch: …': {line}");
+        var state = Fields(sections[1]);
+        var mode = (GuestMode)int.Parse(state["mode"], CultureInfo.InvariantCulture);
+        var gprs = TestCase.GprNames.Select(n => Hex(state[n])).ToArray();
+        var code = Fields(sections[2])["code"].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Convert.FromHexString).ToList();
+        var test = new TestCase(mode, Hex(state["seed"]), gprs, Hex(state["rflags"]), code);
+
+        var host = Fields(sections[3][HostPrefix.Length..]);
+        var kind = Enum.Parse<OutcomeKind>(host["end"], ignoreCase: true);
+        var data = test.InitialData();
+        foreach (var change in host["mem"].Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (offset, bytes) = (Hex(change[..change.IndexOf(':')]), Convert.FromHexString(change[(change.IndexOf(':') + 1)..]));
+            bytes.CopyTo(data, (int)offset);
+        }
+        var outcome = new Outcome(kind, host.TryGetValue("detail", out var detail) ? detail.Replace('_', ' ') : "",
+            host.TryGetValue("vector", out var vector) ? int.Parse(vector, CultureInfo.InvariantCulture) : -1,
+            host.TryGetValue("error", out var error) ? Hex(error) : 0, host.TryGetValue("cr2", out var cr2) ? Hex(cr2) : 0,
+            TestCase.GprNames.Select(n => Hex(host[n])).ToArray(), Hex(host["rip"]), Hex(host["rflags"]), data);
+        string? known = sections.Length == 5 && sections[4].StartsWith(KnownPrefix, StringComparison.Ordinal)
+            ? sections[4][KnownPrefix.Length..].Trim() : null;
+        if (sections.Length == 5 && known is null)
+            throw new FormatException($"The fifth section must start with '{KnownPrefix}': {line}");
+        return new RegressionVector(sections[0].Trim(), test, outcome, known);
+    }
+
+    /// <summary>Reads every vector of a file; blank lines and lines starting with # are comments.</summary>
+    public static List<RegressionVector> Load(string path) =>
+        File.ReadLines(path).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(Parse).ToList();
+
+    private static Dictionary<string, string> Fields(string section) =>
+        section.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(f => f.Split('=', 2))
+            .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
+
+    private static ulong Hex(string text) =>
+        ulong.Parse(text.StartsWith("0x", StringComparison.Ordinal) ? text[2..] : text, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    private static IEnumerable<string> MemoryChanges(byte[] before, byte[] after)
+    {
+        for (int i = 0; i < before.Length; i++)
+        {
+            if (before[i] == after[i]) continue;
+            int end = i;
+            while (end + 1 < before.Length && before[end + 1] != after[end + 1]) end++;
+            yield return $"0x{i:x}:{Convert.ToHexStringLower(after, i, end - i + 1)}";
+            i = end;
+        }
+    }
+}
