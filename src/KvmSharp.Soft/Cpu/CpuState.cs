@@ -38,6 +38,41 @@ public struct FpuState
     public XmmRegisterFile Xmm;
 
     public static FpuState PowerOn => new() { Fcw = 0x37F, Mxcsr = 0x1F80 };
+
+    /// <summary>MXCSR bits the CPU implements (FXSAVE's MXCSR_MASK).</summary>
+    public const uint MxcsrMask = 0xFFFF;
+
+    /// <summary>
+    /// Writes the 512-byte FXSAVE image (64-bit layout) of this state; only the
+    /// first <paramref name="xmmRegisters"/> XMM registers (8 outside 64-bit mode).
+    /// </summary>
+    public readonly void WriteFxsaveImage(Span<byte> image, int xmmRegisters = 16)
+    {
+        BitConverter.TryWriteBytes(image[0..], Fcw);
+        BitConverter.TryWriteBytes(image[2..], Fsw);
+        image[4] = Ftwx;
+        BitConverter.TryWriteBytes(image[6..], LastOpcode);
+        BitConverter.TryWriteBytes(image[8..], LastIp);
+        BitConverter.TryWriteBytes(image[16..], LastDp);
+        BitConverter.TryWriteBytes(image[24..], Mxcsr);
+        BitConverter.TryWriteBytes(image[28..], MxcsrMask);
+        for (int i = 0; i < 16; i++) BitConverter.TryWriteBytes(image[(32 + i * 8)..], St[i]);
+        for (int i = 0; i < xmmRegisters * 2; i++) BitConverter.TryWriteBytes(image[(160 + i * 8)..], Xmm[i]);
+    }
+
+    /// <summary>Loads state from a 512-byte FXSAVE image whose MXCSR (<paramref name="mxcsr"/>) the caller has validated.</summary>
+    public void LoadFxsaveImage(ReadOnlySpan<byte> image, uint mxcsr, int xmmRegisters = 16)
+    {
+        Fcw = BitConverter.ToUInt16(image[0..]);
+        Fsw = BitConverter.ToUInt16(image[2..]);
+        Ftwx = image[4];
+        LastOpcode = BitConverter.ToUInt16(image[6..]);
+        LastIp = BitConverter.ToUInt64(image[8..]);
+        LastDp = BitConverter.ToUInt64(image[16..]);
+        Mxcsr = mxcsr;
+        for (int i = 0; i < 16; i++) St[i] = BitConverter.ToUInt64(image[(32 + i * 8)..]);
+        for (int i = 0; i < xmmRegisters * 2; i++) Xmm[i] = BitConverter.ToUInt64(image[(160 + i * 8)..]);
+    }
 }
 
 /// <summary>Architectural bit positions used across the CPU.</summary>

@@ -113,7 +113,7 @@ public sealed unsafe partial class X86Cpu
 
 public sealed unsafe partial class X86Cpu
 {
-    private const uint MxcsrMask = 0xFFFF;
+    private const uint MxcsrMask = FpuState.MxcsrMask;
 
     /// <summary>FXSAVE image (512 bytes): x87 environment, MXCSR, ST0-7, XMM0-15.</summary>
     private void ExecuteFxsave(ref Instruction instruction)
@@ -127,20 +127,7 @@ public sealed unsafe partial class X86Cpu
         WriteLinearBytes(linear, image);
     }
 
-    private void BuildLegacyImage(Span<byte> image)
-    {
-        BitConverter.TryWriteBytes(image[0..], Fpu.Fcw);
-        BitConverter.TryWriteBytes(image[2..], Fpu.Fsw);
-        image[4] = Fpu.Ftwx;
-        BitConverter.TryWriteBytes(image[6..], Fpu.LastOpcode);
-        BitConverter.TryWriteBytes(image[8..], Fpu.LastIp);
-        BitConverter.TryWriteBytes(image[16..], Fpu.LastDp);
-        BitConverter.TryWriteBytes(image[24..], Fpu.Mxcsr);
-        BitConverter.TryWriteBytes(image[28..], MxcsrMask);
-        for (int i = 0; i < 16; i++) BitConverter.TryWriteBytes(image[(32 + i * 8)..], Fpu.St[i]);
-        int xmmCount = _mode64 ? 16 : 8;
-        for (int i = 0; i < xmmCount * 2; i++) BitConverter.TryWriteBytes(image[(160 + i * 8)..], Fpu.Xmm[i]);
-    }
+    private void BuildLegacyImage(Span<byte> image) => Fpu.WriteFxsaveImage(image, _mode64 ? 16 : 8);
 
     private void ExecuteFxrstor(ref Instruction instruction)
     {
@@ -154,19 +141,7 @@ public sealed unsafe partial class X86Cpu
         LoadLegacyImage(image, mxcsr);
     }
 
-    private void LoadLegacyImage(ReadOnlySpan<byte> image, uint mxcsr)
-    {
-        Fpu.Fcw = BitConverter.ToUInt16(image[0..]);
-        Fpu.Fsw = BitConverter.ToUInt16(image[2..]);
-        Fpu.Ftwx = image[4];
-        Fpu.LastOpcode = BitConverter.ToUInt16(image[6..]);
-        Fpu.LastIp = BitConverter.ToUInt64(image[8..]);
-        Fpu.LastDp = BitConverter.ToUInt64(image[16..]);
-        Fpu.Mxcsr = mxcsr;
-        for (int i = 0; i < 16; i++) Fpu.St[i] = BitConverter.ToUInt64(image[(32 + i * 8)..]);
-        int xmmCount = _mode64 ? 16 : 8;
-        for (int i = 0; i < xmmCount * 2; i++) Fpu.Xmm[i] = BitConverter.ToUInt64(image[(160 + i * 8)..]);
-    }
+    private void LoadLegacyImage(ReadOnlySpan<byte> image, uint mxcsr) => Fpu.LoadFxsaveImage(image, mxcsr, _mode64 ? 16 : 8);
 
     /// <summary>
     /// XSAVE/XSAVEOPT in the standard format for the x87 and SSE components: legacy region plus the XSAVE header,

@@ -8,7 +8,6 @@ internal sealed unsafe partial class SoftVcpu
 {
     /// <summary>XCR0 bits Soft supports: x87 and SSE state.</summary>
     private const ulong SupportedXcr0 = 0x3;
-    private const uint MxcsrMask = 0xffff;
 
     private KvmFpu GetFpu()
     {
@@ -49,19 +48,7 @@ internal sealed unsafe partial class SoftVcpu
     {
         var xsave = new KvmXsave();
         var area = new Span<byte>(xsave.Region, 4096);
-        ref FpuState f = ref Cpu.Fpu;
-        BitConverter.TryWriteBytes(area[0..], f.Fcw);
-        BitConverter.TryWriteBytes(area[2..], f.Fsw);
-        area[4] = f.Ftwx;
-        BitConverter.TryWriteBytes(area[6..], f.LastOpcode);
-        BitConverter.TryWriteBytes(area[8..], f.LastIp);
-        BitConverter.TryWriteBytes(area[16..], f.LastDp);
-        BitConverter.TryWriteBytes(area[24..], f.Mxcsr);
-        BitConverter.TryWriteBytes(area[28..], MxcsrMask);
-        fixed (ulong* st = &f.St[0])
-            new ReadOnlySpan<byte>(st, 128).CopyTo(area[32..]);
-        fixed (ulong* xmm = &f.Xmm[0])
-            new ReadOnlySpan<byte>(xmm, 256).CopyTo(area[160..]);
+        Cpu.Fpu.WriteFxsaveImage(area);
         BitConverter.TryWriteBytes(area[512..], SupportedXcr0);
         return xsave;
     }
@@ -71,22 +58,13 @@ internal sealed unsafe partial class SoftVcpu
         fixed (uint* region = xsave.Region)
         {
             var area = new ReadOnlySpan<byte>(region, 4096);
-            uint mxcsr = BitConverter.ToUInt32(area[24..]);
             ulong xstateBv = BitConverter.ToUInt64(area[512..]);
-            if ((mxcsr & ~MxcsrMask) != 0 || (xstateBv & ~SupportedXcr0) != 0)
+            if ((xstateBv & ~SupportedXcr0) != 0)
                 return -(int)Errno.EINVAL;
-            ref FpuState f = ref Cpu.Fpu;
-            f.Fcw = BitConverter.ToUInt16(area[0..]);
-            f.Fsw = BitConverter.ToUInt16(area[2..]);
-            f.Ftwx = area[4];
-            f.LastOpcode = BitConverter.ToUInt16(area[6..]);
-            f.LastIp = BitConverter.ToUInt64(area[8..]);
-            f.LastDp = BitConverter.ToUInt64(area[16..]);
-            f.Mxcsr = mxcsr;
-            fixed (ulong* st = &f.St[0])
-                area[32..160].CopyTo(new Span<byte>(st, 128));
-            fixed (ulong* xmm = &f.Xmm[0])
-                area[160..416].CopyTo(new Span<byte>(xmm, 256));
+            uint mxcsr = BitConverter.ToUInt32(area[24..]);
+            if ((mxcsr & ~FpuState.MxcsrMask) != 0)
+                return -(int)Errno.EINVAL;
+            Cpu.Fpu.LoadFxsaveImage(area, mxcsr);
         }
         return 0;
     }
