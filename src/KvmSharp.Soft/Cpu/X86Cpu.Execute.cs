@@ -57,7 +57,8 @@ public sealed unsafe partial class X86Cpu
                 break;
             case Mnemonic.Xlatb:
             {
-                ulong offset = EffectiveAddress(ref instruction) + (Gpr[0] & 0xFF);
+                // The table index is AL alone (Iced names the operand [rbx+al]): never all of RAX.
+                ulong offset = ReadRegister(instruction.MemoryBase) + (Gpr[0] & 0xFF);
                 offset &= instruction.MemoryBase == Register.BX ? 0xFFFFUL : instruction.MemoryBase == Register.EBX ? 0xFFFFFFFFUL : ulong.MaxValue;
                 WriteRegister(Register.AL, ReadMemory(MemorySegment(ref instruction), offset, 1));
                 break;
