@@ -12,10 +12,16 @@ public sealed class RealModeGuest : IDisposable
 {
     public const ulong CodeAddress = 0x1000;
 
-    public RealModeGuest(Kvm kvm, Action<Assembler> program, ulong memorySize = 0x10000)
+    public RealModeGuest(Kvm kvm, Action<Assembler> program, ulong memorySize = 0x10000, bool withIrqchipAndPit = false)
     {
         Memory = new GuestMemory(memorySize);
         Vm = kvm.CreateVm();
+        if (withIrqchipAndPit)
+        {
+            // Before the vCPU: its local APIC is made with it.
+            Vm.CreateIrqchip();
+            Vm.CreatePit2();
+        }
         Vm.SetUserMemoryRegion(0, 0, memorySize, Memory.Pointer);
         Vcpu = Vm.CreateVcpu(0);
         Load(program);
