@@ -303,7 +303,14 @@ public sealed unsafe partial class X86Cpu
         int count = (int)(ReadOperand(ref instruction, 2, 1) & (size == 8 ? 0x3FUL : 0x1FUL));
         ulong fill = ReadRegister(instruction.Op1Register);
         ulong destination = ReadOperand(ref instruction, 0, size);
-        if (count == 0) return;
+        if (count == 0)
+        {
+            // Flags stay, but the destination is still written back (the processor's
+            // behaviour, seen in the differential tests): a 32-bit register is
+            // zero-extended and a memory operand needs write access.
+            WriteOperand(ref instruction, 0, size, destination);
+            return;
+        }
         ulong mask = SizeMask(size);
         ulong result;
         bool cf;
