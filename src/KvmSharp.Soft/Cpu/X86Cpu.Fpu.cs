@@ -107,8 +107,35 @@ public sealed unsafe partial class X86Cpu
         if ((Cr0 & (X86.Cr0Em | X86.Cr0Ts)) != 0) throw Fault(X86.VectorDeviceNotAvailable);
     }
 
-    private UnsupportedInstructionException Unsupported(ref Instruction instruction) =>
-        new($"unsupported instruction '{instruction}' ({instruction.Code}) at RIP 0x{_instructionRip:x}");
+    /// <summary>
+    /// What an instruction this CPU cannot execute does: #UD when it belongs to a
+    /// feature the CPU never offers (a processor without the feature faults so),
+    /// otherwise an internal-error exit naming it.
+    /// </summary>
+    private Exception Unsupported(ref Instruction instruction) =>
+        BelongsToOfferedFeature(ref instruction)
+            ? new UnsupportedInstructionException($"unsupported instruction '{instruction}' ({instruction.Code}) at RIP 0x{_instructionRip:x}")
+            : Ud();
+
+    /// <summary>The instruction-set families this CPU implements, in Iced's terms.</summary>
+    private static readonly HashSet<CpuidFeature> s_offeredFeatures =
+    [
+        CpuidFeature.INTEL8086, CpuidFeature.INTEL8086_ONLY, CpuidFeature.INTEL186, CpuidFeature.INTEL286,
+        CpuidFeature.INTEL286_ONLY, CpuidFeature.INTEL386, CpuidFeature.INTEL386_ONLY, CpuidFeature.INTEL486,
+        CpuidFeature.X64, CpuidFeature.CPUID, CpuidFeature.FPU, CpuidFeature.FPU287,
+        CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.CMPXCHG16B, CpuidFeature.MMX,
+        CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.FXSR, CpuidFeature.SYSCALL, CpuidFeature.SEP,
+        CpuidFeature.TSC, CpuidFeature.MSR, CpuidFeature.RDTSCP, CpuidFeature.POPCNT, CpuidFeature.MOVBE,
+        CpuidFeature.RDRAND, CpuidFeature.PAUSE, CpuidFeature.CLFSH, CpuidFeature.XSAVE, CpuidFeature.FSGSBASE,
+    ];
+
+    private static bool BelongsToOfferedFeature(ref Instruction instruction)
+    {
+        foreach (CpuidFeature feature in instruction.Code.CpuidFeatures())
+            if (s_offeredFeatures.Contains(feature))
+                return true;
+        return false;
+    }
 }
 
 public sealed unsafe partial class X86Cpu
