@@ -116,6 +116,17 @@ public sealed unsafe partial class X86Cpu
         RaiseSoftwareInterrupt(X86.VectorBreakpoint, InterruptSourceKind.SoftwareException);
     }
 
+    /// <summary>
+    /// The RFLAGS image an exception frame holds: for a fault the processor sets
+    /// RF in it (so the IRET back does not re-raise an instruction breakpoint),
+    /// except for the instruction-breakpoint #DB itself; traps and interrupts
+    /// push RFLAGS as it is.
+    /// </summary>
+    private ulong FlagsForFrame(byte vector, InterruptSourceKind kind) =>
+        kind == InterruptSourceKind.Exception && IsFaultClass(vector) ? Rflags | X86.FlagResume : Rflags;
+
+    private static bool IsFaultClass(byte vector) => vector is 0 or 5 or 6 or 7 or 10 or 11 or 12 or 13 or 14 or 16 or 17 or 19 or 20 or 21;
+
     private void DeliverThroughTable(byte vector, uint errorCode, bool hasErrorCode, InterruptSourceKind kind, ulong returnRip)
     {
         if (!_protectedMode)
@@ -208,7 +219,7 @@ public sealed unsafe partial class X86Cpu
             if (hasErrorCode) WriteLinear(frame + (ulong)(8 * i++), 8, errorCode);
             WriteLinear(frame + (ulong)(8 * i++), 8, returnRip);
             WriteLinear(frame + (ulong)(8 * i++), 8, Segments[(int)SegmentIndex.CS].Selector);
-            WriteLinear(frame + (ulong)(8 * i++), 8, Rflags);
+            WriteLinear(frame + (ulong)(8 * i++), 8, FlagsForFrame(vector, kind));
             WriteLinear(frame + (ulong)(8 * i++), 8, Gpr[4]);
             WriteLinear(frame + (ulong)(8 * i), 8, Segments[(int)SegmentIndex.SS].Selector);
         }
@@ -285,7 +296,7 @@ public sealed unsafe partial class X86Cpu
             values[count++] = Segments[(int)SegmentIndex.SS].Selector;
             values[count++] = Gpr[4];
         }
-        values[count++] = Rflags;
+        values[count++] = FlagsForFrame(vector, kind);
         values[count++] = Segments[(int)SegmentIndex.CS].Selector;
         values[count++] = returnRip;
         if (hasErrorCode) values[count++] = errorCode;
