@@ -22,7 +22,10 @@ public sealed unsafe partial class X86Cpu
         bool hasSource = mnemonic is Mnemonic.Movsb or Mnemonic.Movsw or Mnemonic.Movsd or Mnemonic.Movsq
             or Mnemonic.Cmpsb or Mnemonic.Cmpsw or Mnemonic.Cmpsd or Mnemonic.Cmpsq
             or Mnemonic.Lodsb or Mnemonic.Lodsw or Mnemonic.Lodsd or Mnemonic.Lodsq;
+        // LODS and SCAS name the accumulator first: their memory operand, which
+        // carries the address size (67h prefix), is the second.
         OpKind addressKind = mnemonic is Mnemonic.Lodsb or Mnemonic.Lodsw or Mnemonic.Lodsd or Mnemonic.Lodsq
+            or Mnemonic.Scasb or Mnemonic.Scasw or Mnemonic.Scasd or Mnemonic.Scasq
             ? instruction.Op1Kind
             : instruction.Op0Kind;
         int addressSize = StringAddressSize(addressKind);
