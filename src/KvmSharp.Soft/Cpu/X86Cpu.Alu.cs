@@ -558,8 +558,8 @@ public sealed unsafe partial class X86Cpu
             // A register bit offset addresses memory beyond the operand: signed, in operand-size units.
             long signedOffset = SignExtend(bitOffset, size);
             long displacement = (signedOffset >> (size == 8 ? 6 : size == 4 ? 5 : 4)) * size;
-            ulong offset = EffectiveAddress(ref instruction) + (ulong)displacement;
-            if (!_mode64) offset &= _bitness == 16 && instruction.MemoryDisplSize == 2 ? 0xFFFF : 0xFFFFFFFF;
+            // The sum wraps at the address size (a 67h prefix makes it 32 bits even in 64-bit mode).
+            ulong offset = (EffectiveAddress(ref instruction) + (ulong)displacement) & SizeMask(MemoryAddressSize(ref instruction));
             int segment = MemorySegment(ref instruction);
             ulong bit = (ulong)(signedOffset & (size * 8 - 1));
             if (op == AluOp.Test)

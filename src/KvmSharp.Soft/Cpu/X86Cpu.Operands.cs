@@ -149,6 +149,18 @@ public sealed unsafe partial class X86Cpu
 
     /// <summary>Offset within the segment of the explicit memory operand, wrapped to the address size.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>The address size (2, 4 or 8 bytes) of the instruction's memory operand, as EffectiveAddress decides it.</summary>
+    private int MemoryAddressSize(ref Instruction instruction)
+    {
+        Register baseRegister = instruction.MemoryBase;
+        if (baseRegister == Register.RIP) return 8;
+        if (baseRegister == Register.EIP) return 4;
+        if (baseRegister != Register.None) return s_gprSize[(int)baseRegister];
+        if (instruction.MemoryIndex != Register.None) return s_gprSize[(int)instruction.MemoryIndex];
+        int displSize = instruction.MemoryDisplSize;
+        return displSize >= 2 ? displSize : _bitness / 8;
+    }
+
     private ulong EffectiveAddress(ref Instruction instruction)
     {
         Register baseRegister = instruction.MemoryBase;
