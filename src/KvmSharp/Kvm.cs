@@ -84,23 +84,12 @@ public sealed unsafe class Kvm : IDisposable
 
     private int TryGetIndexList(ulong request, string name, Span<uint> indices, out int required, bool throwOnTooBig = true)
     {
-        int bytes = sizeof(KvmMsrList) + indices.Length * sizeof(uint);
-        var heap = new byte[bytes];
-        fixed (byte* p = heap)
-        {
-            var list = (KvmMsrList*)p;
-            list->Nmsrs = (uint)indices.Length;
-            int result = Handle.TryCall(request, (nint)p);
-            required = (int)list->Nmsrs;
-            if (result < 0)
-            {
-                if (result == -(int)Errno.E2BIG && !throwOnTooBig)
-                    return 0;
-                throw new KvmException((Errno)(-result), name, $"room for {indices.Length} indices (the kernel has {required})");
-            }
-            new ReadOnlySpan<uint>(p + sizeof(KvmMsrList), required).CopyTo(indices);
-            return required;
-        }
+        int result = CountedArgument.Exchange<KvmMsrList, uint>(Handle, request, indices, out required);
+        if (result == -(int)Errno.E2BIG && !throwOnTooBig)
+            return 0;
+        int kernelCount = required, room = indices.Length;
+        KvmHandle.Check(result, name, () => $"room for {room} indices (the kernel has {kernelCount})");
+        return required;
     }
 
     /// <summary>KVM_GET_SUPPORTED_CPUID: the CPUID leaves the kernel can present to a guest.</summary>
@@ -129,23 +118,12 @@ public sealed unsafe class Kvm : IDisposable
 
     internal static int CpuidCall(KvmHandle handle, ulong request, string name, Span<KvmCpuidEntry2> entries, bool throwOnTooBig)
     {
-        int bytes = sizeof(KvmCpuid2) + entries.Length * sizeof(KvmCpuidEntry2);
-        var buffer = new byte[bytes];
-        fixed (byte* p = buffer)
-        {
-            var header = (KvmCpuid2*)p;
-            header->Nent = (uint)entries.Length;
-            int result = handle.TryCall(request, (nint)p);
-            if (result < 0)
-            {
-                if (result == -(int)Errno.E2BIG && !throwOnTooBig)
-                    return -1;
-                throw new KvmException((Errno)(-result), name, $"room for {entries.Length} CPUID entries");
-            }
-            int count = (int)header->Nent;
-            new ReadOnlySpan<KvmCpuidEntry2>(p + sizeof(KvmCpuid2), count).CopyTo(entries);
-            return count;
-        }
+        int result = CountedArgument.Exchange<KvmCpuid2, KvmCpuidEntry2>(handle, request, entries, out int count);
+        if (result == -(int)Errno.E2BIG && !throwOnTooBig)
+            return -1;
+        int room = entries.Length;
+        KvmHandle.Check(result, name, () => $"room for {room} CPUID entries");
+        return count;
     }
 
     private int CpuidCall(ulong request, string name, Span<KvmCpuidEntry2> entries, bool throwOnTooBig) =>

@@ -26,9 +26,12 @@ public sealed class KvmHandle : SafeHandle
     /// Issues a request and returns the kernel's non-negative result or throws.
     /// This is the one place where an errno becomes an exception.
     /// </summary>
-    internal int Call(ulong request, nint arg, string operation, Func<string>? describeArgument = null)
+    internal int Call(ulong request, nint arg, string operation, Func<string>? describeArgument = null) =>
+        Check(TryCall(request, arg), operation, describeArgument);
+
+    /// <summary>Returns a non-negative kernel result, or throws for a negated errno.</summary>
+    internal static int Check(int result, string operation, Func<string>? describeArgument = null)
     {
-        int result = TryCall(request, arg);
         if (result < 0)
             throw new KvmException((Errno)(-result), operation, describeArgument?.Invoke());
         return result;

@@ -172,14 +172,7 @@ public sealed unsafe partial class Vcpu
             Handle.Call(KVM_SET_SIGNAL_MASK, 0, nameof(KVM_SET_SIGNAL_MASK), () => "no mask");
             return;
         }
-        var buffer = new byte[sizeof(KvmSignalMask) + sigset.Length];
-        fixed (byte* p = buffer)
-        {
-            ((KvmSignalMask*)p)->Len = (uint)sigset.Length;
-            sigset.CopyTo(new Span<byte>(p + sizeof(KvmSignalMask), sigset.Length));
-            int length = sigset.Length;
-            Handle.Call(KVM_SET_SIGNAL_MASK, (nint)p, nameof(KVM_SET_SIGNAL_MASK), () => $"a {length}-byte signal set");
-        }
+        CountedArgument.Send<KvmSignalMask, byte>(Handle, KVM_SET_SIGNAL_MASK, sigset, nameof(KVM_SET_SIGNAL_MASK), "bytes of signal set");
     }
 
     /// <summary>KVM_GET_MSRS: reads as many of <paramref name="entries"/> as the kernel knows, in order; returns that count.</summary>
@@ -190,38 +183,19 @@ public sealed unsafe partial class Vcpu
     [KvmIoctl("KVM_SET_MSRS")]
     public int SetMsrs(ReadOnlySpan<KvmMsrEntry> entries)
     {
-        var copy = entries.ToArray();
-        return MsrCall(Handle, KVM_SET_MSRS, nameof(KVM_SET_MSRS), copy);
+        return MsrCall(Handle, KVM_SET_MSRS, nameof(KVM_SET_MSRS), entries.ToArray());
     }
 
     internal static int MsrCall(KvmHandle handle, ulong request, string name, Span<KvmMsrEntry> entries)
     {
-        var buffer = new byte[sizeof(KvmMsrs) + entries.Length * sizeof(KvmMsrEntry)];
-        fixed (byte* p = buffer)
-        {
-            ((KvmMsrs*)p)->Nmsrs = (uint)entries.Length;
-            var inPlace = new Span<KvmMsrEntry>(p + sizeof(KvmMsrs), entries.Length);
-            entries.CopyTo(inPlace);
-            int count = entries.Length;
-            int done = handle.Call(request, (nint)p, name, () => $"{count} MSR entries");
-            inPlace.CopyTo(entries);
-            return done;
-        }
+        int count = entries.Length;
+        return KvmHandle.Check(CountedArgument.Exchange<KvmMsrs, KvmMsrEntry>(handle, request, entries, out _), name, () => $"{count} MSR entries");
     }
 
     /// <summary>KVM_SET_CPUID2: the CPUID the guest sees.</summary>
     [KvmIoctl("KVM_SET_CPUID2")]
-    public void SetCpuid2(ReadOnlySpan<KvmCpuidEntry2> entries)
-    {
-        var buffer = new byte[sizeof(KvmCpuid2) + entries.Length * sizeof(KvmCpuidEntry2)];
-        fixed (byte* p = buffer)
-        {
-            ((KvmCpuid2*)p)->Nent = (uint)entries.Length;
-            entries.CopyTo(new Span<KvmCpuidEntry2>(p + sizeof(KvmCpuid2), entries.Length));
-            int count = entries.Length;
-            Handle.Call(KVM_SET_CPUID2, (nint)p, nameof(KVM_SET_CPUID2), () => $"{count} CPUID entries");
-        }
-    }
+    public void SetCpuid2(ReadOnlySpan<KvmCpuidEntry2> entries) =>
+        CountedArgument.Send<KvmCpuid2, KvmCpuidEntry2>(Handle, KVM_SET_CPUID2, entries, nameof(KVM_SET_CPUID2), "CPUID entries");
 
     /// <summary>KVM_GET_CPUID2: the CPUID set on this vCPU; returns the count written into <paramref name="entries"/>.</summary>
     [KvmIoctl("KVM_GET_CPUID2")]
@@ -230,15 +204,6 @@ public sealed unsafe partial class Vcpu
 
     /// <summary>KVM_SET_CPUID: the original form with struct kvm_cpuid_entry.</summary>
     [KvmIoctl("KVM_SET_CPUID")]
-    public void SetCpuid(ReadOnlySpan<KvmCpuidEntry> entries)
-    {
-        var buffer = new byte[sizeof(KvmCpuid) + entries.Length * sizeof(KvmCpuidEntry)];
-        fixed (byte* p = buffer)
-        {
-            ((KvmCpuid*)p)->Nent = (uint)entries.Length;
-            entries.CopyTo(new Span<KvmCpuidEntry>(p + sizeof(KvmCpuid), entries.Length));
-            int count = entries.Length;
-            Handle.Call(KVM_SET_CPUID, (nint)p, nameof(KVM_SET_CPUID), () => $"{count} CPUID entries");
-        }
-    }
+    public void SetCpuid(ReadOnlySpan<KvmCpuidEntry> entries) =>
+        CountedArgument.Send<KvmCpuid, KvmCpuidEntry>(Handle, KVM_SET_CPUID, entries, nameof(KVM_SET_CPUID), "CPUID entries");
 }

@@ -97,17 +97,8 @@ public sealed unsafe partial class Vm
 
     /// <summary>KVM_SET_GSI_ROUTING: replaces the whole GSI routing table.</summary>
     [KvmIoctl("KVM_SET_GSI_ROUTING")]
-    public void SetGsiRouting(ReadOnlySpan<KvmIrqRoutingEntry> entries)
-    {
-        var buffer = new byte[sizeof(KvmIrqRouting) + entries.Length * sizeof(KvmIrqRoutingEntry)];
-        fixed (byte* p = buffer)
-        {
-            ((KvmIrqRouting*)p)->Nr = (uint)entries.Length;
-            entries.CopyTo(new Span<KvmIrqRoutingEntry>(p + sizeof(KvmIrqRouting), entries.Length));
-            int count = entries.Length;
-            Handle.Call(KVM_SET_GSI_ROUTING, (nint)p, nameof(KVM_SET_GSI_ROUTING), () => $"{count} routing entries");
-        }
-    }
+    public void SetGsiRouting(ReadOnlySpan<KvmIrqRoutingEntry> entries) =>
+        CountedArgument.Send<KvmIrqRouting, KvmIrqRoutingEntry>(Handle, KVM_SET_GSI_ROUTING, entries, nameof(KVM_SET_GSI_ROUTING), "routing entries");
 
     /// <summary>KVM_SIGNAL_MSI: injects one message-signalled interrupt; returns &gt;0 delivered, 0 blocked.</summary>
     [KvmIoctl("KVM_SIGNAL_MSI")]
