@@ -1,5 +1,4 @@
 using KvmSharp.Kernel;
-using KvmSharp.Soft;
 
 namespace KvmSharp.Tests;
 
@@ -19,17 +18,8 @@ public static class Kernels
 
     public static Kvm Open(string name)
     {
-        switch (name)
-        {
-            case "host":
-                var host = new HostKernel();
-                if (!host.IsAvailable())
-                    Assert.Skip($"{host.DevicePath} cannot be opened on this machine.");
-                return Kvm.Open(host);
-            case "soft":
-                return Kvm.Open(new SoftKernel());
-            default:
-                throw new ArgumentException($"Unknown kernel {name}.", nameof(name));
-        }
+        if (name == "host" && new HostKernel() is { } host && !host.IsAvailable())
+            Assert.Skip($"{host.DevicePath} cannot be opened on this machine.");
+        return Kvm.Open(KvmSharp.Vmm.KernelChoice.Open(name));
     }
 }
