@@ -302,6 +302,8 @@ public sealed unsafe partial class X86Cpu
         int bits = size * 8;
         int count = (int)(ReadOperand(ref instruction, 2, 1) & (size == 8 ? 0x3FUL : 0x1FUL));
         ulong fill = ReadRegister(instruction.Op1Register);
+        // A memory destination is checked for writing before it is read (#PF error code with W set), whatever the count.
+        if (instruction.Op0Kind == OpKind.Memory) ProbeWrite(MemoryLinear(ref instruction, size, AccessKind.Write), size);
         ulong destination = ReadOperand(ref instruction, 0, size);
         if (count == 0)
         {

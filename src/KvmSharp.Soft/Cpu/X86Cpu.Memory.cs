@@ -28,8 +28,22 @@ public sealed unsafe partial class X86Cpu
 
     // ---- Segmentation ---------------------------------------------------------------------------
 
+    /// <summary>
+    /// Linear address of a data access of <paramref name="size"/> bytes: segmentation, then the alignment check (#AC),
+    /// which the processor makes on the linear address before paging.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong ToLinear(int segment, ulong offset, int size, AccessKind kind)
+    {
+        ulong linear = SegmentedLinear(segment, offset, size, kind);
+        // RFLAGS.AC is clear almost always; the rest of the condition is only looked at when it is set.
+        if ((Rflags & X86.FlagAlignmentCheck) != 0) CheckAlignment(linear, size);
+        return linear;
+    }
+
+    /// <summary>Segmentation (limit, type, canonical form) for an access or a whole range, without the alignment check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong SegmentedLinear(int segment, ulong offset, int size, AccessKind kind)
     {
         if (_mode64)
         {
@@ -39,6 +53,20 @@ public sealed unsafe partial class X86Cpu
             return linear;
         }
         return ToLinearLegacy(segment, offset, size, kind);
+    }
+
+    /// <summary>
+    /// #AC(0) for a misaligned data access at CPL 3 with CR0.AM and RFLAGS.AC set. Implicit supervisor accesses
+    /// (descriptor tables, TSS) are exempt. The required alignment follows the data type (SDM "Alignment Requirements
+    /// by Data Type"): the operand size for words, doublewords and quadwords, 4 for a 48-bit far pointer (6 bytes),
+    /// 8 for an 80-bit x87 value or a 16:64 far pointer (10 bytes). 16-byte operands are not checked here: the forms that
+    /// require alignment raise #GP instead, and the unaligned forms (MOVUPS…) do not fault.
+    /// </summary>
+    private void CheckAlignment(ulong linear, int size)
+    {
+        if (_cpl != 3 || (Cr0 & X86.Cr0Am) == 0 || _systemAccess) return;
+        ulong mask = size switch { 2 => 1, 4 or 6 => 3, 8 or 10 => 7, _ => 0 };
+        if ((linear & mask) != 0) throw Fault(X86.VectorAlignmentCheck, 0);
     }
 
     private ulong ToLinearLegacy(int segment, ulong offset, int size, AccessKind kind)
@@ -61,8 +89,10 @@ public sealed unsafe partial class X86Cpu
             if (offset <= s.Limit || last > upper)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
         }
-        else if (last > s.Limit)
+        else if (last > s.Limit && s.Limit != 0xFFFFFFFF)
         {
+            // With a 4 GiB limit the SDM leaves a multi-byte access that runs past offset 0xFFFFFFFF implementation-
+            // specific; like the processor under Host it does not fault here, and the linear address wraps to 0.
             throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
         }
         return (s.Base + offset) & 0xFFFFFFFF;
@@ -114,6 +144,15 @@ public sealed unsafe partial class X86Cpu
         WriteLinearCrossPage(linear, size, value);
     }
 
+    /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would, without writing.</summary>
+    private void ProbeWrite(ulong linear, int size)
+    {
+        TranslateLinear(linear, AccessKind.Write, UserAccess, out _, size);
+        ulong last = (linear + (ulong)size - 1) & DataLinearMask;
+        if ((last & ~0xFFFUL) != (linear & ~0xFFFUL))
+            TranslateLinear(last & ~0xFFFUL, AccessKind.Write, UserAccess, out _);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong LoadHost(byte* host, int size) => size switch
     {
@@ -138,7 +177,7 @@ public sealed unsafe partial class X86Cpu
     private ulong ReadLinearCrossPage(ulong linear, int size)
     {
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
-        ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
+        ulong secondLinear = (linear + (ulong)firstPart) & DataLinearMask;
         // Translate both halves before touching memory so a fault on either leaves no side effects.
         TranslateLinear(linear, AccessKind.Read, UserAccess, out ulong physical1, firstPart);
         TranslateLinear(secondLinear, AccessKind.Read, UserAccess, out ulong physical2, size - firstPart);
@@ -150,7 +189,7 @@ public sealed unsafe partial class X86Cpu
     private void WriteLinearCrossPage(ulong linear, int size, ulong value)
     {
         int firstPart = (int)(0x1000 - (linear & 0xFFF));
-        ulong secondLinear = (linear + (ulong)firstPart) & LinearMask;
+        ulong secondLinear = (linear + (ulong)firstPart) & DataLinearMask;
         TranslateLinear(linear, AccessKind.Write, UserAccess, out ulong physical1, firstPart);
         TranslateLinear(secondLinear, AccessKind.Write, UserAccess, out ulong physical2, size - firstPart);
         WritePhysical(physical1, firstPart, value);
@@ -158,6 +197,9 @@ public sealed unsafe partial class X86Cpu
     }
 
     private ulong LinearMask => _longMode ? ulong.MaxValue : 0xFFFFFFFF;
+
+    /// <summary>Segmented data accesses outside 64-bit mode form 32-bit linear addresses (compatibility mode too).</summary>
+    private ulong DataLinearMask => _mode64 || _systemAccess ? LinearMask : 0xFFFFFFFF;
 
     /// <summary>Reads 1..8 bytes that lie within one physical page.</summary>
     private ulong ReadPhysical(ulong physical, int size)

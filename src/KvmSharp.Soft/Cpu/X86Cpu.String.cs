@@ -69,8 +69,9 @@ public sealed unsafe partial class X86Cpu
                     break;
                 case Mnemonic.Cmpsb: case Mnemonic.Cmpsw: case Mnemonic.Cmpsd: case Mnemonic.Cmpsq:
                 {
-                    ulong first = ReadMemory(sourceSegment, si, size);
+                    // The processor reads ES:RDI first: when both operands would fault, the RDI fault is the one reported.
                     ulong second = ReadMemory((int)SegmentIndex.ES, di, size);
+                    ulong first = ReadMemory(sourceSegment, si, size);
                     Compute(AluOp.Cmp, first, second, size);
                     SetIndexRegister(6, si + (ulong)step, addressSize);
                     SetIndexRegister(7, di + (ulong)step, addressSize);
@@ -117,39 +118,36 @@ public sealed unsafe partial class X86Cpu
         {
             ulong counter = Gpr[1] & mask;
             if (counter == 0) break;
-            ulong di = Gpr[7] & mask;
-            ulong destinationLinear = ToLinear((int)SegmentIndex.ES, di, size, AccessKind.Write);
-            ulong elements = Math.Min(counter, (0x1000 - (destinationLinear & 0xFFF)) / (ulong)size);
-            ulong si = 0, sourceLinear = 0;
-            if (isMove)
-            {
-                si = Gpr[6] & mask;
-                sourceLinear = ToLinear(sourceSegment, si, size, AccessKind.Read);
-                elements = Math.Min(elements, (0x1000 - (sourceLinear & 0xFFF)) / (ulong)size);
-            }
-            elements = Math.Min(elements, (ulong)(StringIterationsPerSlice - moved));
-            if (elements == 0) break;
-            ulong bytes = elements * (ulong)size;
-            if (di + bytes - 1 > mask || (isMove && si + bytes - 1 > mask)) break;
-            if (!_mode64)
-            {
-                ToLinear((int)SegmentIndex.ES, di, (int)bytes, AccessKind.Write);
-                if (isMove) ToLinear(sourceSegment, si, (int)bytes, AccessKind.Read);
-            }
+            ulong elements = Math.Min(counter, (ulong)(StringIterationsPerSlice - moved));
+            // The processor reads the source before it checks the destination: a fault on the source wins.
+            ulong si = 0;
             byte* source = null;
             if (isMove)
             {
+                si = Gpr[6] & mask;
+                ulong sourceLinear = ToLinear(sourceSegment, si, size, AccessKind.Read);
+                elements = Math.Min(elements, (0x1000 - (sourceLinear & 0xFFF)) / (ulong)size);
+                if (elements == 0 || si + elements * (ulong)size - 1 > mask) break;
+                if (!BulkRangeWithinLimit(sourceSegment, si, elements * (ulong)size)) break;
                 source = TranslateLinear(sourceLinear, AccessKind.Read, UserAccess, out _);
                 if (source == null) break;
             }
+            ulong di = Gpr[7] & mask;
+            ulong destinationLinear = ToLinear((int)SegmentIndex.ES, di, size, AccessKind.Write);
+            elements = Math.Min(elements, (0x1000 - (destinationLinear & 0xFFF)) / (ulong)size);
+            if (elements == 0) break;
+            ulong bytes = elements * (ulong)size;
+            if (di + bytes - 1 > mask) break;
+            if (!BulkRangeWithinLimit((int)SegmentIndex.ES, di, bytes)) break;
             byte* destination = TranslateLinear(destinationLinear, AccessKind.Write, UserAccess, out _);
             if (destination == null) break;
             if (isMove)
             {
                 if (destination > source && destination < source + bytes)
                 {
-                    // Forward element order matters when the destination overlaps ahead of the source.
-                    for (ulong i = 0; i < bytes; i++) destination[i] = source[i];
+                    // The destination overlaps ahead of the source: each iteration reads its whole element (which
+                    // earlier iterations may have partly overwritten) before writing it, as the processor does.
+                    for (ulong i = 0; i < bytes; i += (ulong)size) StoreHost(destination + i, size, LoadHost(source + i, size));
                 }
                 else
                 {
@@ -179,5 +177,17 @@ public sealed unsafe partial class X86Cpu
             _notRetired = true;
         }
         return moved > 0;
+    }
+
+    /// <summary>
+    /// Whether a bulk chunk lies inside its segment's limit. When it does not, the element loop takes over, so the
+    /// elements before the one that crosses the limit are still copied before the #GP, as on the processor.
+    /// </summary>
+    private bool BulkRangeWithinLimit(int segment, ulong offset, ulong bytes)
+    {
+        if (_mode64) return true;
+        ref SegmentCache s = ref Segments[segment];
+        bool expandDown = s.S && !s.IsCode && (s.Type & 4) != 0;
+        return !expandDown && offset + bytes - 1 <= s.Limit;
     }
 }
