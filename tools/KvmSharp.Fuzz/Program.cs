@@ -11,11 +11,12 @@ namespace KvmSharp.Fuzz;
 public static class Program
 {
     private const string Usage =
-        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
+        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
         "  --minutes M   run for M minutes (default 1; decimals allowed)\n" +
         "  --count N     stop after N sequences instead\n" +
         "  --seed S      generator seed (default: random, printed)\n" +
-        "  --mode        64 (long mode, CPL 3; default) or 32 (compatibility mode, CPL 3)\n" +
+        "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3) or pm32 (32-bit protected mode\n" +
+        "                with paging, CPL 3)\n" +
         "  --vectors     the vectors file (default: tests/KvmSharp.Soft.Tests/Differential/vectors.txt of the repository around the current directory)\n" +
         "  --mask-flags  RFLAGS bits to leave out of comparisons, to look past a known bug (e.g. 0x10000)\n" +
         "  --dry-run     print new vectors instead of appending them\n" +
@@ -45,7 +46,7 @@ public static class Program
                     case "--minutes": minutes = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--count": count = long.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--seed": seed = ParseNumber(Value()); break;
-                    case "--mode": mode = Value() switch { "64" => GuestMode.Long64, "32" => GuestMode.Compat32, var m => throw new ArgumentException($"Unknown mode {m}.") }; break;
+                    case "--mode": mode = ParseMode(Value()); break;
                     case "--max-groups": maxGroups = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                     case "--vectors": vectorsPath = Value(); break;
                     case "--mask-flags": maskFlags = ParseNumber(Value()); break;
@@ -75,7 +76,7 @@ public static class Program
 
         var existing = File.Exists(vectorsPath) ? RegressionVector.Load(vectorsPath) : [];
         var signatures = existing.Select(v => v.Signature).ToHashSet();
-        Console.WriteLine($"# seed 0x{seed:x} mode {(int)mode} for {(count == long.MaxValue ? $"{minutes} min" : $"{count} sequences")}; {existing.Count} vectors in {vectorsPath}");
+        Console.WriteLine($"# seed 0x{seed:x} mode {mode.Tag()} for {(count == long.MaxValue ? $"{minutes} min" : $"{count} sequences")}; {existing.Count} vectors in {vectorsPath}");
 
         using var runner = new DifferentialRunner { ExtraIgnoredFlags = maskFlags };
         var generator = new SequenceGenerator(seed, mode);
@@ -127,6 +128,12 @@ public static class Program
             Console.WriteLine($"appended {vector.Name} to {vectorsPath}");
         }
         return 0;
+    }
+
+    private static GuestMode ParseMode(string tag)
+    {
+        try { return GuestModes.Parse(tag); }
+        catch (FormatException e) { throw new ArgumentException(e.Message); }
     }
 
     private static ulong ParseNumber(string text) => text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)

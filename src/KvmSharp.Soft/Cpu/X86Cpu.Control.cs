@@ -164,8 +164,8 @@ public sealed unsafe partial class X86Cpu
             WriteMemory((int)SegmentIndex.SS, pointer, size, frame);
         }
         ulong newPointer = (pointer - allocation) & mask;
-        // The final stack pointer must be writable too.
-        if (allocation != 0) ToLinear((int)SegmentIndex.SS, newPointer, 1, AccessKind.Write);
+        // The final stack pointer is checked as a write of the operand size (the processor raises #AC when it is misaligned).
+        if (allocation != 0) ToLinear((int)SegmentIndex.SS, newPointer, size, AccessKind.Write);
         WriteRegister(size == 2 ? Register.BP : size == 4 ? Register.EBP : Register.RBP, frame & bpMask);
         SetStackPointer(newPointer);
     }

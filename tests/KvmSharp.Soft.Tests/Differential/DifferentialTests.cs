@@ -25,6 +25,15 @@ public sealed class DifferentialTests
     [Fact]
     public void FixedSeedSequences_CompatibilityModeUserMode_MatchHost() => RunFixedSeed(GuestMode.Compat32, FixedSequences / 2);
 
+    /// <summary>
+    /// 32-bit protected mode (EFER.LME=0) at CPL 3 with flat segments. kvm_pvm cannot page outside long mode (a guest
+    /// with 32-bit or PAE paging shuts down at its first instruction), so this runs with CR0.PG=0 and Soft is compared
+    /// with KVM's instruction emulator, which runs such code here; paging's protections in this mode are covered by
+    /// the Soft-only LegacyPagingTests.
+    /// </summary>
+    [Fact]
+    public void FixedSeedSequences_32BitProtectedModeUserMode_MatchHost() => RunFixedSeed(GuestMode.Protected32, FixedSequences / 2);
+
     private static void RunFixedSeed(GuestMode mode, int count)
     {
         RequireHost();

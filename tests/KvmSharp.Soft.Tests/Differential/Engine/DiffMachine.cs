@@ -11,10 +11,13 @@ namespace KvmSharp.Soft.Tests.Differential;
 /// kvm_pvm everything done at ring 0 is emulated and slow.
 /// </summary>
 /// <remarks>
-/// Guest-physical layout, identity-mapped with 2 MiB pages:
-/// 0–2 MiB supervisor (tables, GDT 0x4000, TSS 0x5000, IDT 0x8000, handlers 0x9000, ring-0 stack below 0x80000);
+/// Guest-physical layout, identity-mapped with 2 MiB pages in long mode:
+/// 0–2 MiB supervisor (tables, GDT 0x4000, TSS 0x5000, IDT 0x8000, handlers 0x9000, the 32-bit protected mode's IDT
+/// 0xD000 and TSS 0xE000, ring-0 stack below 0x80000);
 /// 2–4 MiB user read-only (code at 0x200000); 4–6 MiB user read-write (data and the user stack at 0x400000);
-/// 6 MiB and up not present. Every exception vector's handler is a HLT at 0x9000 + 16·vector, so a HLT exit
+/// 6 MiB and up not present. 32-bit protected mode runs without paging (kvm_pvm shuts a guest down at its first
+/// instruction with 32-bit or PAE paging outside long mode), so there the same addresses are plain RAM and 6 MiB and up
+/// is MMIO. Every exception vector's handler is a HLT at 0x9000 + 16·vector, so a HLT exit
 /// names the vector and the interrupt frame on the ring-0 stack holds the rest.
 /// </remarks>
 public sealed class DiffMachine : IDisposable
@@ -31,14 +34,16 @@ public sealed class DiffMachine : IDisposable
 
     private const ulong Pml4 = 0x1000, Pdpt = 0x2000, PageDirectory = 0x3000, Gdt = 0x4000, Tss = 0x5000, Idt = 0x8000;
     private const ulong HandlerBase = 0x9000, KernelStackTop = 0x8_0000;
-    private const int SystemAreaEnd = 0xA000;
-    private const ushort KernelCs = 0x08, UserCs32 = 0x1B, UserDs = 0x23, UserCs64 = 0x2B, TssSelector = 0x30;
+    private const ulong Idt32 = 0xD000, Tss32 = 0xE000;
+    private const int SystemAreaEnd = 0x1_1000;
+    private const ushort KernelCs = 0x08, KernelDs = 0x10, UserCs32 = 0x1B, UserDs = 0x23, UserCs64 = 0x2B, TssSelector = 0x30;
+    private const ushort KernelCs32 = 0x40, Tss32Selector = 0x48;
     private static readonly int[] s_vectorsWithErrorCode = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
     private readonly Kvm _kvm;
     private readonly GuestRam _ram;
-    private readonly global::KvmSharp.Vm _vm;
-    private readonly global::KvmSharp.Vcpu _vcpu;
+    private global::KvmSharp.Vm _vm;
+    private global::KvmSharp.Vcpu _vcpu;
     private readonly byte[] _systemArea;
     private readonly KvmSregs _resetSregs;
 
@@ -48,12 +53,30 @@ public sealed class DiffMachine : IDisposable
         _ram = new GuestRam(RamSize);
         BuildSystemArea(_ram.Span);
         _systemArea = _ram.Span[..SystemAreaEnd].ToArray();
-        _vm = _kvm.CreateVm();
-        _vm.SetUserMemoryRegion(0, 0, RamSize, _ram.Address);
-        _vcpu = _vm.CreateVcpu(0);
-        _vcpu.SetCpuid2(_kvm.GetSupportedCpuid());
+        (_vm, _vcpu) = CreateVm();
         _resetSregs = _vcpu.GetSregs();
         KernelName = kernel.Name;
+    }
+
+    private (global::KvmSharp.Vm, global::KvmSharp.Vcpu) CreateVm()
+    {
+        var vm = _kvm.CreateVm();
+        vm.SetUserMemoryRegion(0, 0, RamSize, _ram.Address);
+        var vcpu = vm.CreateVcpu(0);
+        vcpu.SetCpuid2(_kvm.GetSupportedCpuid());
+        return (vm, vcpu);
+    }
+
+    /// <summary>
+    /// A fresh VM for every 32-bit protected-mode run: kvm_pvm's results there depend on what earlier runs in the same
+    /// VM did (a sequence that agrees in a new VM can fault in the middle of its stop instruction after a few hundred
+    /// other runs), so each run starts from nothing on both kernels.
+    /// </summary>
+    private void RecreateVm()
+    {
+        _vcpu.Dispose();
+        _vm.Dispose();
+        (_vm, _vcpu) = CreateVm();
     }
 
     public string KernelName { get; }
@@ -75,7 +98,9 @@ public sealed class DiffMachine : IDisposable
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
 
+        if (test.Mode == GuestMode.Protected32) RecreateVm();
         _vcpu.SetSregs(UserSregs(test.Mode));
+        _frameWidth = test.Mode == GuestMode.Protected32 ? 4 : 8;
         var regs = new KvmRegs { Rip = CodeAddress, Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
@@ -99,6 +124,9 @@ public sealed class DiffMachine : IDisposable
         return Snapshot(OutcomeKind.OtherExit, "no stop");
     }
 
+    /// <summary>Bytes per interrupt-frame slot: 8 in long mode, 4 in 32-bit protected mode.</summary>
+    private int _frameWidth = 8;
+
     private Outcome Snapshot(OutcomeKind kind, string detail)
     {
         var regs = _vcpu.GetRegs();
@@ -115,14 +143,17 @@ public sealed class DiffMachine : IDisposable
         ulong frame = regs.Rsp;
         if (frame < KernelStackTop - 0x100 || frame >= KernelStackTop)
             return Snapshot(OutcomeKind.OtherExit, $"vector {vector} with ring-0 rsp 0x{frame:x}");
-        ulong Read(ulong address) => BinaryPrimitives.ReadUInt64LittleEndian(_ram.Span[(int)address..]);
+        int width = _frameWidth;
+        ulong Read(ulong slot) => width == 8
+            ? BinaryPrimitives.ReadUInt64LittleEndian(_ram.Span[(int)(frame + slot * 8)..])
+            : BinaryPrimitives.ReadUInt32LittleEndian(_ram.Span[(int)(frame + slot * 4)..]);
         ulong errorCode = 0;
         if (s_vectorsWithErrorCode.Contains(vector))
         {
-            errorCode = Read(frame);
-            frame += 8;
+            errorCode = Read(0);
+            frame += (ulong)width;
         }
-        ulong rip = Read(frame), cs = Read(frame + 8), rflags = Read(frame + 16), rsp = Read(frame + 24);
+        ulong rip = Read(0), cs = Read(1), rflags = Read(2), rsp = Read(3);
         var gprs = Gprs(regs);
         gprs[4] = rsp;
         string detail = cs is UserCs64 or UserCs32 ? "" : $"from cs 0x{cs:x}";
@@ -148,6 +179,16 @@ public sealed class DiffMachine : IDisposable
         s.Cr3 = Pml4;
         s.Cr4 = 0x620; // OSXMMEXCPT OSFXSR PAE
         s.Efer = 0x500; // LMA LME
+        if (mode == GuestMode.Protected32)
+        {
+            s.Tr = new KvmSegment { Selector = Tss32Selector, Base = Tss32, Limit = 0x2068, Type = 11, Present = 1 };
+            s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x4F };
+            s.Idt = new KvmDtable { Base = Idt32, Limit = 0x7FF };
+            s.Cr0 = 0x0005_0033; // AM WP NE ET MP PE
+            s.Cr3 = 0;
+            s.Cr4 = 0x600; // OSXMMEXCPT OSFXSR
+            s.Efer = 0;
+        }
         return s;
     }
 
@@ -169,10 +210,15 @@ public sealed class DiffMachine : IDisposable
         Write64(ram, Gdt + (UserCs64 & ~3), 0x00AF_FB00_0000_FFFF);
         Write64(ram, Gdt + TssSelector, 0x0000_8B00_5000_2068);
 
+        Write64(ram, Gdt + KernelCs32, 0x00CF_9B00_0000_FFFF);
+        Write64(ram, Gdt + Tss32Selector, 0x0000_8B00_E000_2068);
+
         Write64(ram, Tss + 4, KernelStackTop);
         // kvm_pvm checks the I/O bitmap even at IOPL 3, so every port is allowed in it.
         BinaryPrimitives.WriteUInt16LittleEndian(ram[(int)(Tss + 0x66)..], 0x68);
         ram[(int)Tss + 0x68 + 8192] = 0xFF;
+
+        Build32BitProtectedMode(ram);
 
         for (int vector = 0; vector < 256; vector++)
         {
@@ -182,6 +228,25 @@ public sealed class DiffMachine : IDisposable
             Write64(ram, gate, (handler & 0xFFFF) | ((ulong)KernelCs << 16) | (0x8EUL << 40) | ((handler >> 16 & 0xFFFF) << 48));
             Write64(ram, gate + 8, handler >> 32);
         }
+    }
+
+    /// <summary>
+    /// The 32-bit protected mode's own tables: an IDT of 32-bit interrupt gates to the same handlers, and a 32-bit TSS
+    /// with the ring-0 stack and an all-allowing I/O bitmap.
+    /// </summary>
+    private static void Build32BitProtectedMode(Span<byte> ram)
+    {
+        static void Write32(Span<byte> ram, ulong address, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(ram[(int)address..], value);
+        for (int vector = 0; vector < 256; vector++)
+        {
+            uint handler = (uint)(HandlerBase + (ulong)vector * 16);
+            Write32(ram, Idt32 + (ulong)vector * 8, (handler & 0xFFFF) | ((uint)KernelCs32 << 16));
+            Write32(ram, Idt32 + (ulong)vector * 8 + 4, (handler & 0xFFFF_0000) | 0x8E00);
+        }
+        Write32(ram, Tss32 + 4, (uint)KernelStackTop);
+        Write32(ram, Tss32 + 8, KernelDs);
+        BinaryPrimitives.WriteUInt16LittleEndian(ram[(int)(Tss32 + 0x66)..], 0x68);
+        ram[(int)Tss32 + 0x68 + 8192] = 0xFF;
     }
 
     private static ulong[] Gprs(in KvmRegs r) =>

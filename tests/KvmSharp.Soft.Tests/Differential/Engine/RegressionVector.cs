@@ -64,7 +64,7 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
     public string Format()
     {
         var line = new StringBuilder(Name);
-        line.Append($" | mode={(int)Test.Mode} seed=0x{Test.DataSeed:x} rflags=0x{Test.Rflags:x}");
+        line.Append($" | mode={Test.Mode.Tag()} seed=0x{Test.DataSeed:x} rflags=0x{Test.Rflags:x}");
         for (int i = 0; i < TestCase.GprCount; i++)
             line.Append($" {TestCase.GprNames[i]}=0x{Test.Gprs[i]:x}");
         line.Append(" | code=").Append(string.Join(",", Test.Instructions.Select(Convert.ToHexStringLower)));
@@ -87,7 +87,7 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         if (sections.Length is < 4 or > 5 || !sections[3].StartsWith(HostPrefix, StringComparison.Ordinal))
             throw new FormatException($"A vector line needs 'name | state | code=… | host: …' and an optional '| known-mismatch: …': {line}");
         var state = Fields(sections[1]);
-        var mode = (GuestMode)int.Parse(state["mode"], CultureInfo.InvariantCulture);
+        var mode = GuestModes.Parse(state["mode"]);
         var gprs = TestCase.GprNames.Select(n => Hex(state[n])).ToArray();
         var code = Fields(sections[2])["code"].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Convert.FromHexString).ToList();
         var test = new TestCase(mode, Hex(state["seed"]), gprs, Hex(state["rflags"]), code);

@@ -40,11 +40,11 @@ public sealed class SequenceGenerator
     {
         _rng = new SplitMix64(seed);
         _mode = mode;
-        _bitness = (int)mode;
+        _bitness = mode.Bitness();
     }
 
     /// <summary>How many table codes the generator draws from in <paramref name="mode"/>.</summary>
-    public static int CandidateCount(GuestMode mode) => s_codes[(int)mode].Length;
+    public static int CandidateCount(GuestMode mode) => s_codes[mode.Bitness()].Length;
 
     public TestCase Next(int maxGroups = 16)
     {
@@ -403,7 +403,8 @@ public sealed class SequenceGenerator
         if (_rng.Chance(50)) return [[0x9C], SequenceRules.PushfImageMask(_bitness)];
         ulong flags = 0x3002 | (_rng.Next() & FlagAnalysis.ArithmeticFlags) | (_rng.Chance(20) ? 0x400UL : 0);
         if (_rng.Chance(3)) flags |= 0x100; // TF: a #DB after the next instruction
-        if (_rng.Chance(2)) flags |= 0x4_0000; // AC: with CR0.AM at CPL 3, misaligned accesses raise #AC
+        // AC: with CR0.AM at CPL 3, misaligned accesses raise #AC (not in 32-bit modes, see SequenceRules.IsComparable).
+        if (_rng.Chance(2) && _bitness == 64) flags |= 0x4_0000;
         return [Encode(Instruction.Create(Code.Pushq_imm32, (int)flags)) ?? Encode(Instruction.Create(Code.Pushd_imm32, (int)flags))!, [0x9D]];
     }
 

@@ -7,6 +7,30 @@ public enum GuestMode
     Long64 = 64,
     /// <summary>32-bit compatibility mode, CPL 3.</summary>
     Compat32 = 32,
+    /// <summary>32-bit protected mode (no long mode), CPL 3, flat segments, 32-bit paging with 4 KiB pages.</summary>
+    Protected32 = 1032,
+}
+
+public static class GuestModes
+{
+    public static int Bitness(this GuestMode mode) => mode == GuestMode.Long64 ? 64 : 32;
+
+    /// <summary>How vectors.txt and the fuzzer's --mode name the mode.</summary>
+    public static string Tag(this GuestMode mode) => mode switch
+    {
+        GuestMode.Long64 => "64",
+        GuestMode.Compat32 => "32",
+        GuestMode.Protected32 => "pm32",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+    };
+
+    public static GuestMode Parse(string tag) => tag switch
+    {
+        "64" => GuestMode.Long64,
+        "32" => GuestMode.Compat32,
+        "pm32" => GuestMode.Protected32,
+        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32 or pm32)."),
+    };
 }
 
 /// <summary>
@@ -20,7 +44,7 @@ public sealed record TestCase(GuestMode Mode, ulong DataSeed, ulong[] Gprs, ulon
     public static readonly string[] GprNames =
         ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 
-    public int Bitness => (int)Mode;
+    public int Bitness => Mode.Bitness();
 
     public byte[] Code => Instructions.SelectMany(i => i).ToArray();
 
