@@ -9,9 +9,25 @@ using KvmSharp.Vmm.Memory;
 // Usage: KvmSharp.GuestMips PAYLOAD KERNEL [R1 R2 [WORDS [REPS]]]
 // Runs the reference guest at CPL 3 for R1 and R2 rounds on one kernel and
 // prints `name value unit` lines like bench/c/guestmips, MIPS from the difference.
+//        KvmSharp.GuestMips --paging KERNEL R1 R2 PAGES [REPS]
+// does the same with the paging workload (PagingGuest.cs), and
+//        KvmSharp.GuestMips --paging image R PAGES FILE
+// writes that workload as a multiboot image for QEMU.
+const string usage = "usage: KvmSharp.GuestMips PAYLOAD host|soft [R1 R2 [WORDS [REPS]]]\n" +
+    "       KvmSharp.GuestMips --paging host|soft R1 R2 PAGES [REPS]\n" +
+    "       KvmSharp.GuestMips --paging image R PAGES FILE";
+if (args.Length > 0 && args[0] == "--paging")
+{
+    try { return PagingBenchmark.Run(args[1..]); }
+    catch (Exception e) when (e is ArgumentException or FormatException or IndexOutOfRangeException)
+    {
+        Console.Error.WriteLine($"error: {e.Message}\n{usage}");
+        return 2;
+    }
+}
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: KvmSharp.GuestMips PAYLOAD host|soft [R1 R2 [WORDS [REPS]]]");
+    Console.Error.WriteLine(usage);
     return 2;
 }
 byte[] payload = File.ReadAllBytes(args[0]);
