@@ -282,69 +282,86 @@ public sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void WriteWide(int index, ulong value, int size) => Gpr[index] = size == 8 ? value : value & 0xFFFFFFFF;
 
+    /// <summary>
+    /// A data read through DS/ES/SS in 64-bit mode that hits the TLB, without the general path's checks and calls;
+    /// everything else (other modes, FS/GS, page splits, misses, MMIO) takes <see cref="ReadMemory"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong FastRead(ref FastOp op, ref Instruction instruction, int size) =>
-        ReadMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), size);
+    private ulong FastRead(ref FastOp op, ref Instruction instruction, int size)
+    {
+        ulong offset = FastEffectiveAddress(ref op, ref instruction);
+        if (_mode64 && op.MemorySegment < (int)SegmentIndex.FS && (offset & 0xFFF) + (ulong)size <= 0x1000 && IsCanonical(offset))
+        {
+            TlbEntry[] tlb = _cpl == 3 && !_systemAccess ? _userTlb : _supervisorTlb;
+            ref TlbEntry entry = ref tlb[(int)((offset >> 12) & (TlbSize - 1))];
+            byte* host = entry.ReadHost;
+            if (entry.Tag == TlbTag(offset) && host != null)
+                return LoadHost(host + (offset & 0xFFF), size);
+        }
+        return ReadMemory(op.MemorySegment, offset, size);
+    }
+
+    /// <summary>The write counterpart of <see cref="FastRead"/>; pages holding decoded code never have a TLB write pointer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FastWrite(ref FastOp op, ref Instruction instruction, int size, ulong value)
+    {
+        ulong offset = FastEffectiveAddress(ref op, ref instruction);
+        if (_mode64 && op.MemorySegment < (int)SegmentIndex.FS && (offset & 0xFFF) + (ulong)size <= 0x1000 && IsCanonical(offset))
+        {
+            TlbEntry[] tlb = _cpl == 3 && !_systemAccess ? _userTlb : _supervisorTlb;
+            ref TlbEntry entry = ref tlb[(int)((offset >> 12) & (TlbSize - 1))];
+            byte* host = entry.WriteHost;
+            if (entry.Tag == TlbTag(offset) && host != null)
+            {
+                StoreHost(host + (offset & 0xFFF), size, value);
+                return;
+            }
+        }
+        WriteMemory(op.MemorySegment, offset, size, value);
+    }
 
     /// <summary>
     /// Executes a pre-decoded instruction; same semantics as <see cref="Execute"/> for the shapes it accepts (flags may be
-    /// left for <see cref="SettleFlags"/>). Faults are raised before anything is committed, as there.
+    /// left for <see cref="SettleFlags"/>). Faults are raised before anything is committed, as there. Each group is its
+    /// own small method so the JIT inlines the memory fast paths into every one of them.
     /// </summary>
     private void ExecuteFast(ref FastOp op, ref Instruction instruction)
     {
+        if (ExecuteRegisterOp(ref op, ref Unsafe.As<GeneralRegisters, ulong>(ref Gpr)))
+            return;
         switch (op.Kind)
         {
-            case FastKind.Nop:
-                return;
-            case FastKind.MovRegReg:
-                WriteWide(op.Destination, Gpr[op.Source], op.Size);
-                return;
-            case FastKind.MovRegImm:
-                Gpr[op.Destination] = op.Immediate;
-                return;
             case FastKind.MovRegMem:
-                Gpr[op.Destination] = FastRead(ref op, ref instruction, op.Size);
+            case FastKind.MovzxRegMem:
+            case FastKind.MovsxRegMem:
+                LoadRegister(ref op, ref instruction);
                 return;
             case FastKind.MovMemReg:
-                WriteMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size, Gpr[op.Source]);
-                return;
             case FastKind.MovMemImm:
-                WriteMemory(op.MemorySegment, FastEffectiveAddress(ref op, ref instruction), op.Size, op.Immediate);
+                StoreOperand(ref op, ref instruction);
                 return;
-            case FastKind.MovzxRegReg:
-                Gpr[op.Destination] = Gpr[op.Source] & SizeMask(op.SourceSize);
-                return;
-            case FastKind.MovzxRegMem:
-                Gpr[op.Destination] = FastRead(ref op, ref instruction, op.SourceSize);
-                return;
-            case FastKind.MovsxRegReg:
-                WriteWide(op.Destination, (ulong)SignExtend(Gpr[op.Source], op.SourceSize), op.Size);
-                return;
-            case FastKind.MovsxRegMem:
-                WriteWide(op.Destination, (ulong)SignExtend(FastRead(ref op, ref instruction, op.SourceSize), op.SourceSize), op.Size);
-                return;
-            case FastKind.Lea:
-                WriteWide(op.Destination, FastEffectiveAddress(ref op, ref instruction), op.Size);
-                return;
-            case FastKind.AluRegReg:
-            case FastKind.AluRegImm:
             case FastKind.AluRegMem:
-            {
-                ulong mask = SizeMask(op.Size);
-                ulong source = op.Kind == FastKind.AluRegReg ? Gpr[op.Source] & mask
-                    : op.Kind == FastKind.AluRegImm ? op.Immediate
-                    : FastRead(ref op, ref instruction, op.Size);
-                AluOp alu = (AluOp)op.Operation;
-                ulong result = ComputeDeferred(alu, Gpr[op.Destination] & mask, source, op.Size);
-                if (alu is not (AluOp.Cmp or AluOp.Test)) Gpr[op.Destination] = result;
+                AluFromMemory(ref op, ref instruction);
                 return;
-            }
             case FastKind.AluMemReg:
             case FastKind.AluMemImm:
                 AluToMemory(ref op, ref instruction, op.Kind == FastKind.AluMemReg ? Gpr[op.Source] & SizeMask(op.Size) : op.Immediate);
                 return;
-            case FastKind.IncDec:
-                Gpr[op.Destination] = ComputeDeferred((AluOp)op.Operation, Gpr[op.Destination] & SizeMask(op.Size), 0, op.Size);
+            case FastKind.ImulRegReg:
+            case FastKind.ImulRegMem:
+            case FastKind.ImulRegRegImm:
+            case FastKind.ImulRegMemImm:
+                Multiply(ref op, ref instruction);
+                return;
+            case FastKind.PushReg:
+            case FastKind.PopReg:
+                PushPop(ref op);
+                return;
+            case FastKind.MovsxRegReg:
+                WriteWide(op.Destination, (ulong)SignExtend(Gpr[op.Source], op.SourceSize), op.Size);
+                return;
+            case FastKind.Lea:
+                WriteWide(op.Destination, FastEffectiveAddress(ref op, ref instruction), op.Size);
                 return;
             case FastKind.Neg:
             {
@@ -359,13 +376,49 @@ public sealed unsafe partial class X86Cpu
             case FastKind.Not:
                 Gpr[op.Destination] = ~Gpr[op.Destination] & SizeMask(op.Size);
                 return;
-            case FastKind.ShiftRegImm:
             case FastKind.ShiftRegCl:
-            {
-                ulong count = op.Kind == FastKind.ShiftRegImm ? op.Immediate : Gpr[1] & 0xFF;
-                Gpr[op.Destination] = ComputeDeferred((AluOp)op.Operation, Gpr[op.Destination] & SizeMask(op.Size), count, op.Size);
+                Gpr[op.Destination] = ComputeDeferred((AluOp)op.Operation, Gpr[op.Destination] & SizeMask(op.Size), Gpr[1] & 0xFF, op.Size);
                 return;
-            }
+        }
+        Execute(ref instruction);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LoadRegister(ref FastOp op, ref Instruction instruction)
+    {
+        switch (op.Kind)
+        {
+            case FastKind.MovRegMem:
+                Gpr[op.Destination] = FastRead(ref op, ref instruction, op.Size);
+                return;
+            case FastKind.MovzxRegMem:
+                Gpr[op.Destination] = FastRead(ref op, ref instruction, op.SourceSize);
+                return;
+            default:
+                WriteWide(op.Destination, (ulong)SignExtend(FastRead(ref op, ref instruction, op.SourceSize), op.SourceSize), op.Size);
+                return;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StoreOperand(ref FastOp op, ref Instruction instruction) =>
+        FastWrite(ref op, ref instruction, op.Size, op.Kind == FastKind.MovMemReg ? Gpr[op.Source] : op.Immediate);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void AluFromMemory(ref FastOp op, ref Instruction instruction)
+    {
+        ulong mask = SizeMask(op.Size);
+        ulong source = FastRead(ref op, ref instruction, op.Size);
+        AluOp alu = (AluOp)op.Operation;
+        ulong result = ComputeDeferred(alu, Gpr[op.Destination] & mask, source, op.Size);
+        if (alu is not (AluOp.Cmp or AluOp.Test)) Gpr[op.Destination] = result;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Multiply(ref FastOp op, ref Instruction instruction)
+    {
+        switch (op.Kind)
+        {
             case FastKind.ImulRegReg:
                 FastMultiply(op.Destination, Gpr[op.Destination], Gpr[op.Source], op.Size);
                 return;
@@ -375,29 +428,84 @@ public sealed unsafe partial class X86Cpu
             case FastKind.ImulRegRegImm:
                 FastMultiply(op.Destination, Gpr[op.Source], op.Immediate, op.Size);
                 return;
-            case FastKind.ImulRegMemImm:
+            default:
                 FastMultiply(op.Destination, FastRead(ref op, ref instruction, op.Size), op.Immediate, op.Size);
                 return;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PushPop(ref FastOp op)
+    {
+        if (op.Kind == FastKind.PushReg)
+        {
+            Push(Gpr[op.Destination], 8);
+            return;
+        }
+        ulong value = Pop(8);
+        Gpr[op.Destination] = value;
+    }
+
+    /// <summary>
+    /// The register-only shapes, inlined into the block loop (no call, no frame set-up per instruction). Returns false,
+    /// having done nothing, for every other shape. <paramref name="registers"/> is <see cref="Gpr"/>[0]; pre-decoded
+    /// register numbers are below 16, so no bounds checks are needed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ExecuteRegisterOp(ref FastOp op, ref ulong registers)
+    {
+        switch (op.Kind)
+        {
+            case FastKind.Nop:
+                return true;
+            case FastKind.MovRegReg:
+                Unsafe.Add(ref registers, op.Destination) = Unsafe.Add(ref registers, op.Source) & SizeMask(op.Size);
+                return true;
+            case FastKind.MovRegImm:
+                Unsafe.Add(ref registers, op.Destination) = op.Immediate;
+                return true;
+            case FastKind.MovzxRegReg:
+                Unsafe.Add(ref registers, op.Destination) = Unsafe.Add(ref registers, op.Source) & SizeMask(op.SourceSize);
+                return true;
+            case FastKind.Lea when op.AddressKind == FastOp.AddressRegisters:
+            {
+                ulong address = op.Displacement;
+                if (op.MemoryBase != FastOp.NoRegister) address += Unsafe.Add(ref registers, op.MemoryBase);
+                if (op.MemoryIndex != FastOp.NoRegister) address += Unsafe.Add(ref registers, op.MemoryIndex) << op.MemoryScaleShift;
+                Unsafe.Add(ref registers, op.Destination) = address & SizeMask(op.Size);
+                return true;
+            }
+            case FastKind.AluRegReg:
+            case FastKind.AluRegImm:
+            {
+                ulong mask = SizeMask(op.Size);
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                ulong source = op.Kind == FastKind.AluRegReg ? Unsafe.Add(ref registers, op.Source) & mask : op.Immediate;
+                AluOp alu = (AluOp)op.Operation;
+                ulong result = ComputeDeferred(alu, destination & mask, source, op.Size);
+                if (alu is not (AluOp.Cmp or AluOp.Test)) destination = result;
+                return true;
+            }
+            case FastKind.IncDec:
+            case FastKind.ShiftRegImm:
+            {
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                destination = ComputeDeferred((AluOp)op.Operation, destination & SizeMask(op.Size), op.Immediate, op.Size);
+                return true;
+            }
             case FastKind.Jcc:
                 if (FastCondition((ConditionCode)op.Operation)) SetBranchTarget((_nextRip + op.Immediate) & SizeMask(op.Size));
-                return;
+                return true;
             case FastKind.Jmp:
                 SetBranchTarget((_nextRip + op.Immediate) & SizeMask(op.Size));
-                return;
-            case FastKind.PushReg:
-                Push(Gpr[op.Destination], 8);
-                return;
-            case FastKind.PopReg:
-            {
-                ulong value = Pop(8);
-                Gpr[op.Destination] = value;
-                return;
-            }
+                return true;
+            default:
+                return false;
         }
-        Execute(ref instruction);
     }
 
     /// <summary>Two- and three-operand IMUL with a 32/64-bit register destination; the same result and flags as ExecuteImul.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FastMultiply(int destination, ulong left, ulong right, int size)
     {
         long a = SignExtend(left, size), b = SignExtend(right, size);

@@ -377,6 +377,7 @@ public sealed unsafe partial class X86Cpu
             int count = block.Count;
             if (count > remaining) count = (int)remaining;
 
+            ref ulong registers = ref Unsafe.As<GeneralRegisters, ulong>(ref Gpr);
             for (int i = 0; i < count; i++)
             {
                 ref FastOp fast = ref fastOps[i];
@@ -384,8 +385,17 @@ public sealed unsafe partial class X86Cpu
                 _instructionRip = rip;
                 ulong fallThrough = (rip + fast.Length) & _ripMask;
                 _nextRip = fallThrough;
-                ExecuteFast(ref fast, ref instructions[i]);
                 remaining--;
+                if (ExecuteRegisterOp(ref fast, ref registers))
+                {
+                    // Register-only shapes cannot exit, touch MMIO or code: they retire at once.
+                    Rip = _nextRip;
+                    InstructionsRetired++;
+                    if (_nextRip != fallThrough)
+                        break;
+                    continue;
+                }
+                ExecuteFast(ref fast, ref instructions[i]);
                 if ((_exitPending | _notRetired | _endBlock) || (_pendingMmioWriteCount | _mmioReplayCount) != 0)
                 {
                     if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
