@@ -226,7 +226,7 @@ public sealed unsafe partial class X86Cpu
             _codeReader.Position = 0;
             decoder.IP = Rip;
             decoder.Decode(out Instruction instruction);
-            return new DecodedBlock { Instructions = [instruction], FastOps = [default], Count = 1, Bytes = [], Key = ulong.MaxValue };
+            return new DecodedBlock { Instructions = [instruction], FastOps = [new FastOp { Length = (byte)instruction.Length }], Count = 1, Bytes = [], Key = ulong.MaxValue };
         }
     }
 }

@@ -216,7 +216,12 @@ public sealed unsafe partial class X86Cpu
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetArithmeticFlags(ulong flags) => Rflags = (Rflags & ~X86.ArithmeticFlags) | flags;
+    private void SetArithmeticFlags(ulong flags)
+    {
+        // All six are replaced, so pending lazy flags need not be settled first.
+        _rflags = (_rflags & ~X86.ArithmeticFlags) | flags;
+        _lazyKind = LazyFlagsKind.None;
+    }
 
     private bool CarryFlag => (Rflags & X86.FlagCarry) != 0;
 

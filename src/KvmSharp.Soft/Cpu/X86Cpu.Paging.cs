@@ -15,7 +15,14 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Width of guest-physical addresses; bits above it in paging entries are reserved.</summary>
     public int PhysicalAddressBits { get; set; } = 46;
 
-    private const int TlbSize = 512;
+    /// <summary>
+    /// Entries per TLB (direct-mapped by linear page): 8 MiB of 4 KiB pages, so a guest's working set of a few MiB does
+    /// not walk the page tables on every other access. Flushes cost nothing per entry (see <see cref="_tlbEpochTag"/>).
+    /// </summary>
+    private const int TlbSize = 2048;
+    private const int TlbEpochShift = 46;
+    /// <summary>Linear page-number bits a tag keeps: 45, enough for 5-level paging's 57-bit canonical addresses.</summary>
+    private const ulong TlbPageBits = (1UL << 45) - 1;
 
     /// <summary>
     /// One 4 KiB translation. Host pointers are only cached when the access kind is allowed for the privilege class
@@ -23,7 +30,7 @@ public sealed unsafe partial class X86Cpu
     /// </summary>
     private struct TlbEntry
     {
-        /// <summary>Linear page number + 1 (0 = invalid).</summary>
+        /// <summary>Linear page number + 1, with the flush epoch it was filled in above bit 46 (0 = invalid).</summary>
         public ulong Tag;
         public ulong PhysicalPage;
         public byte* ReadHost;
@@ -36,11 +43,25 @@ public sealed unsafe partial class X86Cpu
     private readonly TlbEntry[] _userTlb = new TlbEntry[TlbSize];
     private bool _tlbHoldsLargePages;
 
+    /// <summary>
+    /// The current flush epoch, in a tag's top bits: a full flush moves to the next epoch, which makes every entry miss
+    /// without touching it (the arrays are cleared only when the 18-bit epoch wraps).
+    /// </summary>
+    private ulong _tlbEpochTag = 1UL << TlbEpochShift;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong TlbTag(ulong linear) => (((linear >> 12) & TlbPageBits) + 1) | _tlbEpochTag;
+
     /// <summary>Drops every cached translation and host pointer (including global pages).</summary>
     public void FlushTlb()
     {
-        Array.Clear(_supervisorTlb);
-        Array.Clear(_userTlb);
+        _tlbEpochTag += 1UL << TlbEpochShift;
+        if (_tlbEpochTag == 0)
+        {
+            Array.Clear(_supervisorTlb);
+            Array.Clear(_userTlb);
+            _tlbEpochTag = 1UL << TlbEpochShift;
+        }
         _tlbHoldsLargePages = false;
         _translationGeneration++;
     }
@@ -71,7 +92,7 @@ public sealed unsafe partial class X86Cpu
             FlushTlb();
             return;
         }
-        ulong tag = (linear >> 12) + 1;
+        ulong tag = TlbTag(linear);
         int index = (int)((linear >> 12) & (TlbSize - 1));
         if (_supervisorTlb[index].Tag == tag) _supervisorTlb[index] = default;
         if (_userTlb[index].Tag == tag) _userTlb[index] = default;
@@ -97,7 +118,7 @@ public sealed unsafe partial class X86Cpu
     {
         TlbEntry[] tlb = user ? _userTlb : _supervisorTlb;
         ref TlbEntry entry = ref tlb[(int)((linear >> 12) & (TlbSize - 1))];
-        if (entry.Tag == (linear >> 12) + 1)
+        if (entry.Tag == TlbTag(linear))
         {
             byte* host = kind == AccessKind.Write ? entry.WriteHost : entry.ReadHost;
             if (host != null && (kind != AccessKind.Execute || entry.Executable))
@@ -150,7 +171,7 @@ public sealed unsafe partial class X86Cpu
 
         TlbEntry[] tlb = user ? _userTlb : _supervisorTlb;
         ref TlbEntry entry = ref tlb[(int)((linear >> 12) & (TlbSize - 1))];
-        entry.Tag = (linear >> 12) + 1;
+        entry.Tag = TlbTag(linear);
         entry.PhysicalPage = physicalPage;
         entry.ReadHost = readCacheable && cacheable ? readHost : null;
         entry.WriteHost = cacheable ? writeHost : null;

@@ -15,7 +15,7 @@ public sealed unsafe partial class X86Cpu
 
     public GeneralRegisters Gpr;
     public ulong Rip;
-    public ulong Rflags = X86.FlagReserved1;
+    // Rflags is a property over lazily computed arithmetic flags: X86Cpu.Flags.cs.
     public readonly SegmentCache[] Segments = new SegmentCache[8];
     public DescriptorTable Gdtr;
     public DescriptorTable Idtr = new() { Limit = 0xFFFF };
@@ -155,8 +155,8 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Code size the decoder uses now: 16, 32 or 64.</summary>
     public int Bitness => _bitness;
     /// <summary>True when the kernel may inject an external interrupt now (KVM's ready_for_interrupt_injection).</summary>
-    public bool ReadyForInterruptInjection => (Rflags & X86.FlagInterrupt) != 0 && InterruptShadow == 0 && PendingInterruptVector < 0;
-    public bool InterruptFlag => (Rflags & X86.FlagInterrupt) != 0;
+    public bool ReadyForInterruptInjection => (_rflags & X86.FlagInterrupt) != 0 && InterruptShadow == 0 && PendingInterruptVector < 0;
+    public bool InterruptFlag => (_rflags & X86.FlagInterrupt) != 0;
 
     // ---- Cached mode ----------------------------------------------------------------------------
 
@@ -365,7 +365,7 @@ public sealed unsafe partial class X86Cpu
         {
             _instructionRip = Rip;
             DecodedBlock block = LookupBlock();
-            bool careful = (Rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
+            bool careful = (_rflags & (X86.FlagTrap | X86.FlagResume)) != 0 || GuestDebug.Enabled || (Dr7 & 0xFF) != 0 || InterruptShadow != 0;
             if (careful)
             {
                 ExecuteCarefully(block);
@@ -377,17 +377,25 @@ public sealed unsafe partial class X86Cpu
             int count = block.Count;
             if (count > remaining) count = (int)remaining;
 
+            ref ulong registers = ref Unsafe.As<GeneralRegisters, ulong>(ref Gpr);
             for (int i = 0; i < count; i++)
             {
-                ref Instruction instruction = ref instructions[i];
+                ref FastOp fast = ref fastOps[i];
                 ulong rip = Rip;
                 _instructionRip = rip;
-                ulong fallThrough = (rip + (ulong)instruction.Length) & _ripMask;
+                ulong fallThrough = (rip + fast.Length) & _ripMask;
                 _nextRip = fallThrough;
-                ref FastOp fast = ref fastOps[i];
-                if (fast.Kind != FastKind.None) ExecuteFast(ref fast, ref instruction);
-                else Execute(ref instruction);
                 remaining--;
+                if (ExecuteRegisterOp(ref fast, ref registers))
+                {
+                    // Register-only shapes cannot exit, touch MMIO or code: they retire at once.
+                    Rip = _nextRip;
+                    InstructionsRetired++;
+                    if (_nextRip != fallThrough)
+                        break;
+                    continue;
+                }
+                ExecuteFast(ref fast, ref instructions[i]);
                 if ((_exitPending | _notRetired | _endBlock) || (_pendingMmioWriteCount | _mmioReplayCount) != 0)
                 {
                     if (_exitPending || _notRetired || _pendingMmioWriteCount != 0)
