@@ -203,13 +203,7 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
     {
         while (true)
         {
-            if (_initPending)
-            {
-                _initPending = false;
-                EnterWaitForSipi();
-            }
-            if (_mpState is KvmMpState.Uninitialized or KvmMpState.InitReceived && _sipiVector >= 0)
-                StartAtSipiVector((byte)_sipiVector);
+            AcceptInitAndSipi();
             bool canRun = _mpState switch
             {
                 KvmMpState.Runnable => true,
@@ -229,17 +223,45 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         }
     }
 
-    private void EnterWaitForSipi()
+    /// <summary>
+    /// Acts on a pending INIT, then a pending SIPI, as KVM's
+    /// kvm_apic_accept_events does: INIT resets the vCPU (an AP then waits
+    /// for SIPI, the boot CPU runs again from the reset vector); a SIPI starts
+    /// only a vCPU waiting for it and is dropped otherwise.
+    /// </summary>
+    private void AcceptInitAndSipi()
     {
-        ResetToKvmState();
-        _apic?.Reset(initSignal: true);
-        _sipiVector = -1;
-        _mpState = KvmMpState.InitReceived;
+        if (_initPending)
+        {
+            _initPending = false;
+            ResetToKvmState();
+            _apic?.Reset(initSignal: true);
+            _mpState = Id == _vm.BootCpuId ? KvmMpState.Runnable : KvmMpState.InitReceived;
+        }
+        int sipi = Interlocked.Exchange(ref _sipiVector, -1);
+        if (sipi >= 0 && _mpState == KvmMpState.InitReceived)
+            StartAtSipiVector((byte)sipi);
+    }
+
+    /// <summary>
+    /// KVM_RUN of an AP that has not received INIT: sleeps until INIT, SIPI,
+    /// NMI or a kick, accepts what came, and answers EAGAIN (EINTR when kicked).
+    /// </summary>
+    private int WaitWhileUninitialized(KvmRun* run)
+    {
+        while (!_initPending && _sipiVector < 0 && !Cpu.NmiPending)
+        {
+            if (Volatile.Read(ref run->ImmediateExit) != 0)
+                return Interrupted(run);
+            _wake.Wait(10);
+            _wake.Reset();
+        }
+        AcceptInitAndSipi();
+        return -(int)Abi.Errno.EAGAIN;
     }
 
     private void StartAtSipiVector(byte vector)
     {
-        _sipiVector = -1;
         Cpu.Cs.Selector = (ushort)(vector << 8);
         Cpu.Cs.Base = (ulong)vector << 12;
         Cpu.Rip = 0;

@@ -39,6 +39,10 @@ internal sealed unsafe partial class SoftVcpu
         Interlocked.Exchange(ref _inRun, 1);
         try
         {
+            // An AP that has not seen INIT makes one wait per KVM_RUN, then
+            // returns EAGAIN for userspace to run it again (KVM does the same).
+            if (Apic is not null && _mpState == KvmMpState.Uninitialized)
+                return WaitWhileUninitialized(run);
             Resynchronize();
             Cpu.ConsumeStopRequest();
             while (true)
