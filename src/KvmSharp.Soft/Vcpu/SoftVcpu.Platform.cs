@@ -27,8 +27,6 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         _apic = chips.CreateLocalApic(Id, this, bootstrapProcessor);
         _apic.Tsc = new CpuTsc(Cpu);
         Cpu.InterruptSource = new ApicInterruptSource(_apic);
-        Cpu.UnknownMsrRead = ReadApicMsr;
-        Cpu.UnknownMsrWrite = WriteApicMsr;
         // CR8 is the APIC's task priority (TPR bits 7:4) once there is an APIC.
         var apic = _apic;
         Cpu.ReadTaskPriority = () => apic.Cr8;
@@ -39,6 +37,12 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         // Application processors wait for INIT and SIPI, as under KVM.
         _mpState = bootstrapProcessor ? KvmMpState.Runnable : KvmMpState.Uninitialized;
     }
+
+    /// <summary>MSRs the CPU model leaves to the kernel: paravirtual ones, then the local APIC's. False = #GP.</summary>
+    private bool ReadDeviceMsr(uint msr, out ulong value) => TryReadParavirtMsr(msr, out value) || ReadApicMsr(msr, out value);
+
+    private bool WriteDeviceMsr(uint msr, ulong value, bool fromGuest) =>
+        TryWriteParavirtMsr(msr, value, fromGuest) ?? WriteApicMsr(msr, value);
 
     private bool ReadApicMsr(uint msr, out ulong value)
     {
@@ -235,6 +239,8 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         {
             _initPending = false;
             ResetToKvmState();
+            // INIT turns kvmclock off too (KVM's kvmclock_reset); the guest enables it again.
+            _systemTimeMsr = 0;
             _apic?.Reset(initSignal: true);
             _mpState = Id == _vm.BootCpuId ? KvmMpState.Runnable : KvmMpState.InitReceived;
         }

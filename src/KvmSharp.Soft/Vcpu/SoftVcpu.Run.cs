@@ -47,6 +47,7 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.ConsumeStopRequest();
             while (true)
             {
+                UpdateKvmclockIfNeeded();
                 if (Apic is not null && !WaitUntilRunnable(run))
                     return Interrupted(run);
                 CpuExitReason reason = Cpu.Run(KickPollInstructions);
