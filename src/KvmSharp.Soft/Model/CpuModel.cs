@@ -33,7 +33,13 @@ internal static class CpuModel
         new() { Function = 0x80000001, Ecx = LahfLm | Abm, Edx = Syscall | Nx | Page1G | Rdtscp | LongMode },
         // Physical and linear address widths: 40 and 48 bits.
         new() { Function = 0x80000008, Eax = 0x3028 },
+        // KVM's paravirtual leaves: the "KVMKVMKVM" signature, then only the features Soft implements.
+        new() { Function = 0x40000000, Eax = 0x40000001, Ebx = 0x4b4d564b, Ecx = 0x564b4d56, Edx = 0x4d },
+        new() { Function = 0x40000001, Eax = KvmFeatureClocksource | KvmFeatureClocksource2 | KvmFeatureClocksourceStableBit },
     ];
+
+    // CPUID 0x40000001 EAX bits.
+    private const uint KvmFeatureClocksource = 1u << 0, KvmFeatureClocksource2 = 1u << 3, KvmFeatureClocksourceStableBit = 1u << 24;
 
     public const uint MsrTsc = 0x10, MsrApicBase = 0x1b, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176,
         MsrMiscEnable = 0x1a0, MsrPat = 0x277, MsrEfer = 0xc0000080, MsrStar = 0xc0000081, MsrLstar = 0xc0000082,
@@ -45,7 +51,11 @@ internal static class CpuModel
     [
         MsrSysenterCs, MsrSysenterEsp, MsrSysenterEip, MsrStar, MsrCstar, MsrKernelGsBase, MsrSfmask, MsrLstar,
         MsrPat, MsrTsc, MsrTscAux, MsrEfer, MsrFsBase, MsrGsBase, MsrApicBase, MsrMiscEnable,
+        MsrKvmWallClock, MsrKvmSystemTime, MsrKvmWallClockNew, MsrKvmSystemTimeNew,
     ];
+
+    /// <summary>kvmclock's MSRs: the legacy pair (KVM_FEATURE_CLOCKSOURCE) and the current one (KVM_FEATURE_CLOCKSOURCE2).</summary>
+    public const uint MsrKvmWallClock = 0x11, MsrKvmSystemTime = 0x12, MsrKvmWallClockNew = 0x4b564d00, MsrKvmSystemTimeNew = 0x4b564d01;
 
     public const int MaxPhysicalAddressBits = 40;
 }

@@ -45,6 +45,10 @@ internal static class SoftCapabilities
         [KvmCap.Ioeventfd] = 1,
         [KvmCap.IoeventfdAnyLength] = 1,
         [KvmCap.AdjustClock] = (int)Abi.KvmConstants.KVM_CLOCK_TSC_STABLE,
+        // kvmclock's pvclock page and KVM_KVMCLOCK_CTRL (Vcpu/SoftVcpu.Kvmclock.cs).
+        [KvmCap.KvmclockCtrl] = 1,
+        // KVM_XEN_HVM_CONFIG_HYPERCALL_MSR: the hypercall-page MSR only, none of the later Xen features.
+        [KvmCap.XenHvm] = 1,
     };
 
     public static int Check(KvmCap capability) => s_values.GetValueOrDefault(capability);

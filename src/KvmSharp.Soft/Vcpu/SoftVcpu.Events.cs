@@ -123,6 +123,7 @@ internal sealed unsafe partial class SoftVcpu
         if (khz >= 128_000_000)
             return -(int)Errno.EINVAL;
         Cpu.TscFrequency = khz == 0 ? 1_000_000_000 : (long)khz * 1000;
+        RequestKvmclockUpdate();
         return 0;
     }
 

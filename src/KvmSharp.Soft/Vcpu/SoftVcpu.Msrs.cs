@@ -27,7 +27,7 @@ internal sealed unsafe partial class SoftVcpu
         for (; done < count; done++)
         {
             ref KvmMsrEntry entry = ref entries[done];
-            if (Array.IndexOf(CpuModel.SavedMsrs, entry.Index) < 0)
+            if (Array.IndexOf(CpuModel.SavedMsrs, entry.Index) < 0 && entry.Index != _vm.XenHypercallMsr)
                 break;
             if (write ? !WriteMsrFromHost(entry.Index, entry.Data) : !Cpu.TryReadMsr(entry.Index, out entry.Data))
                 break;
@@ -46,6 +46,8 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.NotifyStateChanged();
             return true;
         }
+        if (TryWriteParavirtMsr(index, value, fromGuest: false) is bool accepted)
+            return accepted;
         return Cpu.TryWriteMsr(index, value);
     }
 

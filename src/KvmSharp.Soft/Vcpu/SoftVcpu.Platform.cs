@@ -27,8 +27,6 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         _apic = chips.CreateLocalApic(Id, this, bootstrapProcessor);
         _apic.Tsc = new CpuTsc(Cpu);
         Cpu.InterruptSource = new ApicInterruptSource(_apic);
-        Cpu.UnknownMsrRead = ReadApicMsr;
-        Cpu.UnknownMsrWrite = WriteApicMsr;
         // CR8 is the APIC's task priority (TPR bits 7:4) once there is an APIC.
         var apic = _apic;
         Cpu.ReadTaskPriority = () => apic.Cr8;
@@ -39,6 +37,12 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         // Application processors wait for INIT and SIPI, as under KVM.
         _mpState = bootstrapProcessor ? KvmMpState.Runnable : KvmMpState.Uninitialized;
     }
+
+    /// <summary>MSRs the CPU model leaves to the kernel: paravirtual ones, then the local APIC's. False = #GP.</summary>
+    private bool ReadDeviceMsr(uint msr, out ulong value) => TryReadParavirtMsr(msr, out value) || ReadApicMsr(msr, out value);
+
+    private bool WriteDeviceMsr(uint msr, ulong value, bool fromGuest) =>
+        TryWriteParavirtMsr(msr, value, fromGuest) ?? WriteApicMsr(msr, value);
 
     private bool ReadApicMsr(uint msr, out ulong value)
     {
@@ -203,13 +207,7 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
     {
         while (true)
         {
-            if (_initPending)
-            {
-                _initPending = false;
-                EnterWaitForSipi();
-            }
-            if (_mpState is KvmMpState.Uninitialized or KvmMpState.InitReceived && _sipiVector >= 0)
-                StartAtSipiVector((byte)_sipiVector);
+            AcceptInitAndSipi();
             bool canRun = _mpState switch
             {
                 KvmMpState.Runnable => true,
@@ -229,17 +227,47 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         }
     }
 
-    private void EnterWaitForSipi()
+    /// <summary>
+    /// Acts on a pending INIT, then a pending SIPI, as KVM's
+    /// kvm_apic_accept_events does: INIT resets the vCPU (an AP then waits
+    /// for SIPI, the boot CPU runs again from the reset vector); a SIPI starts
+    /// only a vCPU waiting for it and is dropped otherwise.
+    /// </summary>
+    private void AcceptInitAndSipi()
     {
-        ResetToKvmState();
-        _apic?.Reset(initSignal: true);
-        _sipiVector = -1;
-        _mpState = KvmMpState.InitReceived;
+        if (_initPending)
+        {
+            _initPending = false;
+            ResetToKvmState();
+            // INIT turns kvmclock off too (KVM's kvmclock_reset); the guest enables it again.
+            _systemTimeMsr = 0;
+            _apic?.Reset(initSignal: true);
+            _mpState = Id == _vm.BootCpuId ? KvmMpState.Runnable : KvmMpState.InitReceived;
+        }
+        int sipi = Interlocked.Exchange(ref _sipiVector, -1);
+        if (sipi >= 0 && _mpState == KvmMpState.InitReceived)
+            StartAtSipiVector((byte)sipi);
+    }
+
+    /// <summary>
+    /// KVM_RUN of an AP that has not received INIT: sleeps until INIT, SIPI,
+    /// NMI or a kick, accepts what came, and answers EAGAIN (EINTR when kicked).
+    /// </summary>
+    private int WaitWhileUninitialized(KvmRun* run)
+    {
+        while (!_initPending && _sipiVector < 0 && !Cpu.NmiPending)
+        {
+            if (Volatile.Read(ref run->ImmediateExit) != 0)
+                return Interrupted(run);
+            _wake.Wait(10);
+            _wake.Reset();
+        }
+        AcceptInitAndSipi();
+        return -(int)Abi.Errno.EAGAIN;
     }
 
     private void StartAtSipiVector(byte vector)
     {
-        _sipiVector = -1;
         Cpu.Cs.Selector = (ushort)(vector << 8);
         Cpu.Cs.Base = (ulong)vector << 12;
         Cpu.Rip = 0;

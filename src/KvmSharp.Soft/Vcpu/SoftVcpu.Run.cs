@@ -39,10 +39,15 @@ internal sealed unsafe partial class SoftVcpu
         Interlocked.Exchange(ref _inRun, 1);
         try
         {
+            // An AP that has not seen INIT makes one wait per KVM_RUN, then
+            // returns EAGAIN for userspace to run it again (KVM does the same).
+            if (Apic is not null && _mpState == KvmMpState.Uninitialized)
+                return WaitWhileUninitialized(run);
             Resynchronize();
             Cpu.ConsumeStopRequest();
             while (true)
             {
+                UpdateKvmclockIfNeeded();
                 if (Apic is not null && !WaitUntilRunnable(run))
                     return Interrupted(run);
                 CpuExitReason reason = Cpu.Run(KickPollInstructions);

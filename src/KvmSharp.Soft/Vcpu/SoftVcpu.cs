@@ -27,6 +27,8 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
         // Writes retire before their exit is reported, reads on re-entry, as in
         // KVM's instruction emulator (see ExitStateTests for the evidence).
         Cpu = new X86Cpu(vm.Memory) { DeferOutRetire = false, DeferOutsRetire = false, DeferMmioWriteRetire = false };
+        Cpu.UnknownMsrRead = ReadDeviceMsr;
+        Cpu.UnknownMsrWrite = (msr, value) => WriteDeviceMsr(msr, value, fromGuest: true);
         ResetToKvmState();
     }
 
@@ -139,6 +141,8 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
             return In(arg, (in KvmGuestDebug debug) => SetGuestDebug(debug));
         if (request == KVM_ENABLE_CAP)
             return EnableCap.Refuse((KvmEnableCap*)arg);
+        if (request == KVM_KVMCLOCK_CTRL)
+            return KvmclockCtrl();
         if (request == KVM_SET_SIGNAL_MASK)
             return SetSignalMask((KvmSignalMask*)arg);
         // x86 KVM answers EINVAL for a vCPU ioctl it does not know (kvm_arch_vcpu_ioctl).

@@ -11,7 +11,6 @@ internal sealed unsafe partial class SoftVm
 {
     private readonly Lock _platformLock = new();
     private uint _bootCpuId;
-    private long _clockOffsetNanoseconds;
 
     /// <summary>The PICs, IOAPIC, APIC bus and router once KVM_CREATE_IRQCHIP ran, else null.</summary>
     public InKernelIrqchip? Irqchip { get; private set; }
@@ -42,6 +41,7 @@ internal sealed unsafe partial class SoftVm
                 _ when request == KVM_IOEVENTFD => AssignIoeventfd((KvmIoeventfd*)arg),
                 _ when request == KVM_GET_CLOCK => Copy<KvmClockData>(arg, c => *c = GetClock()),
                 _ when request == KVM_SET_CLOCK => SetClock((KvmClockData*)arg),
+                _ when request == KVM_XEN_HVM_CONFIG => SetXenHvmConfig((KvmXenHvmConfig*)arg),
                 _ => int.MinValue,
             };
         }
@@ -133,23 +133,6 @@ internal sealed unsafe partial class SoftVm
         if ((ulong)id >= Model.SoftLimits.MaxVcpus)
             return -(int)Errno.EINVAL;
         _bootCpuId = (uint)id;
-        return 0;
-    }
-
-    /// <summary>kvmclock: nanoseconds of the host's monotonic clock plus an offset KVM_SET_CLOCK moves.</summary>
-    private KvmClockData GetClock() => new()
-    {
-        Clock = (ulong)(MonotonicClock.Instance.Nanoseconds + Interlocked.Read(ref _clockOffsetNanoseconds)),
-        Flags = KvmConstants.KVM_CLOCK_TSC_STABLE,
-    };
-
-    private int SetClock(KvmClockData* data)
-    {
-        if (!UserMemory.IsAccessible((nint)data, sizeof(KvmClockData)))
-            return -(int)Errno.EFAULT;
-        if ((data->Flags & ~(KvmConstants.KVM_CLOCK_REALTIME)) != 0)
-            return -(int)Errno.EINVAL;
-        Interlocked.Exchange(ref _clockOffsetNanoseconds, (long)data->Clock - MonotonicClock.Instance.Nanoseconds);
         return 0;
     }
 

@@ -96,6 +96,16 @@ internal sealed unsafe partial class SoftVm(SoftFdTable fds) : SoftObject
 
     private bool _identityMapLocked;
 
+    /// <summary>The vCPUs made so far, as a snapshot.</summary>
+    public SoftVcpu[] Vcpus
+    {
+        get
+        {
+            lock (_lock)
+                return _vcpus.Values.ToArray();
+        }
+    }
+
     /// <summary>Whether any vCPU exists yet (some VM settings are frozen then).</summary>
     private bool HasVcpus
     {
