@@ -244,6 +244,11 @@ public sealed class LinuxMachine : IDisposable
         {
             Stop(MachineExitKind.Failed, $"vCPU {vcpu.Id}: {e.Message}");
         }
+        catch (Exception e)
+        {
+            // A device or kernel bug must end the run with its story, not take the host process down from a vCPU thread.
+            Stop(MachineExitKind.Failed, $"vCPU {vcpu.Id} hit a VMM error: {e.GetType().Name}: {e.Message}");
+        }
     }
 
     /// <summary>Stops the machine if it is running, waits for its vCPUs, and releases everything.</summary>
