@@ -29,6 +29,10 @@ public class LinuxRunCommandTests
     [InlineData("run --kernel {asset}vmlinuz --mem 16M", "between 32 MiB and 3 GiB")]
     [InlineData("run --kernel {asset}vmlinuz --cpus 0", "--cpus: 0")]
     [InlineData("run --kernel {asset}vmlinuz --initrd /nonexistent/initrd", "/nonexistent/initrd does not exist")]
+    [InlineData("run --kernel {asset}vmlinuz --disk /nonexistent/disk.img,ro", "--disk: /nonexistent/disk.img does not exist")]
+    [InlineData("run --kernel {asset}vmlinuz --disk ,ro", "--disk: \",ro\" names no image file")]
+    [InlineData("run --kernel {asset}vmlinuz --serial tcp:1234", "--serial: \"tcp:1234\" is not stdio, file:PATH or unix:PATH")]
+    [InlineData("run --kernel {asset}vmlinuz --serial file:/nonexistent/dir/console.log", "--serial: cannot write /nonexistent/dir/console.log")]
     [InlineData("initrd --busybox /nonexistent/busybox -o /tmp/x.img", "/nonexistent/busybox does not exist")]
     [InlineData("initrd --busybox {asset}busybox-bin --module virtio_blk -o /tmp/x.img", "--module needs --modules")]
     public void BadLinuxRunInputGetsOneLineAndExitCode2(string commandLine, string expected)

@@ -27,64 +27,25 @@ internal static class RunCommand
         var initrd = new Option<FileInfo?>("--initrd") { Description = "An initramfs for the kernel (see `kvmsharp initrd`)." };
         var append = new Option<string>("--append") { Description = "The kernel command line.", DefaultValueFactory = _ => "console=ttyS0 quiet" };
         var cpus = new Option<int>("--cpus") { Description = "Number of vCPUs.", DefaultValueFactory = _ => 1 };
+        var disks = new Option<string[]>("--disk") { Description = "A raw disk image for a virtio disk (/dev/vda, /dev/vdb…): PATH, PATH,rw or PATH,ro. Repeatable." };
+        var serial = new Option<string>("--serial")
+        {
+            Description = "The guest's console: stdio (the terminal, raw; Ctrl-A x quits), file:PATH (output only) or unix:PATH (a socket to connect to, e.g. with socat).",
+            DefaultValueFactory = _ => "stdio",
+        };
         var command = new Command("run", "Boot a Linux kernel, or the embedded default guest (an ASCII Mandelbrot drawn in ring 3).")
         {
-            backend, memory, kernel, initrd, append, cpus,
+            backend, memory, kernel, initrd, append, cpus, disks, serial,
         };
         command.SetAction(parsed =>
         {
             ulong memoryBytes = parsed.GetValue(memory);
             return parsed.GetValue(kernel) is { } kernelFile
-                ? RunLinux(output, parsed.GetValue(backend)!, memoryBytes == 0 ? 256UL << 20 : memoryBytes, kernelFile, parsed.GetValue(initrd), parsed.GetValue(append)!, parsed.GetValue(cpus))
+                ? LinuxRun.Run(output, error, new LinuxRunRequest(parsed.GetValue(backend)!, memoryBytes == 0 ? 256UL << 20 : memoryBytes, kernelFile,
+                    parsed.GetValue(initrd), parsed.GetValue(append)!, parsed.GetValue(cpus), parsed.GetValue(disks) ?? [], parsed.GetValue(serial)!))
                 : Run(output, parsed.GetValue(backend)!, memoryBytes == 0 ? 64UL << 20 : memoryBytes);
         });
         return command;
-    }
-
-    private static int RunLinux(TextWriter output, string backend, ulong memoryBytes, FileInfo kernelFile, FileInfo? initrd, string commandLine, int cpus)
-    {
-        if (!kernelFile.Exists)
-            throw new CommandLineException($"--kernel: {kernelFile.FullName} does not exist.");
-        if (initrd is { Exists: false })
-            throw new CommandLineException($"--initrd: {initrd.FullName} does not exist.");
-        if (cpus is < 1 or > 64)
-            throw new CommandLineException($"--cpus: {cpus} is not between 1 and 64.");
-        if (memoryBytes < 32UL << 20 || memoryBytes > 3UL << 30 || memoryBytes % 4096 != 0)
-            throw new CommandLineException($"--mem: a Linux guest needs between 32 MiB and 3 GiB, in whole pages; {memoryBytes} bytes was given.");
-        var kernel = BackendOption.Open(backend);
-        output.Flush();
-        using var console = Console.OpenStandardOutput();
-        LinuxMachine machine;
-        try
-        {
-            machine = new LinuxMachine(kernel, new LinuxMachineOptions
-            {
-                KernelPath = kernelFile.FullName,
-                InitrdPath = initrd?.FullName,
-                CommandLine = commandLine,
-                MemoryBytes = memoryBytes,
-                Cpus = cpus,
-                SerialOutput = console,
-            });
-        }
-        catch (Vmm.Boot.BootImageException e)
-        {
-            throw new CommandLineException(e.Message);
-        }
-        using (machine)
-        {
-            machine.ConnectSerialInput(Console.OpenStandardInput());
-            Console.CancelKeyPress += (_, e) =>
-            {
-                e.Cancel = true;
-                machine.Stop("Ctrl-C");
-            };
-            MachineExit exit = machine.Run();
-            output.WriteLine();
-            output.WriteLine($"kernel: {kernel.Name}    outcome: {exit.Reason}    wall time: {exit.WallTime.TotalSeconds:F1} s");
-            output.WriteLine($"exits: {exit.Exits.Total} ({string.Join(", ", exit.Exits.NonZero().Select(e => $"{e.Reason} {e.Count}"))})");
-            return exit.Reason == "the guest powered off" ? 0 : 1;
-        }
     }
 
     private static int Run(TextWriter output, string backend, ulong memoryBytes)

@@ -37,4 +37,7 @@ public sealed record AcpiOptions
 
     /// <summary>Describe the i8042 keyboard controller (0x60/0x64, IRQ 1), for the same reason as <see cref="Rtc"/>.</summary>
     public bool Keyboard { get; init; } = true;
+
+    /// <summary>virtio-mmio devices, declared as \_SB.VRnn; at most 256.</summary>
+    public IReadOnlyList<AcpiMmioDevice> VirtioMmio { get; init; } = [];
 }

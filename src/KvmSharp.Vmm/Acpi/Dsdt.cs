@@ -20,6 +20,10 @@ public static class Dsdt
             devices.Add(LegacyDevice("RTC", "PNP0B00", [IoPorts(0x70, 2)], irq: 8));
         if (options.Keyboard)
             devices.Add(LegacyDevice("KBD", "PNP0303", [IoPorts(0x60, 1), IoPorts(0x64, 1)], irq: 1));
+        if (options.VirtioMmio.Count > 256)
+            throw new ArgumentException($"The DSDT names virtio-mmio devices VR00-VRFF; {options.VirtioMmio.Count} devices do not fit.", nameof(options));
+        for (int i = 0; i < options.VirtioMmio.Count; i++)
+            devices.Add(VirtioMmioDevice(i, options.VirtioMmio[i]));
         var terms = new List<byte[]>();
         if (devices.Count > 0)
             terms.Add(Aml.Scope("\\_SB", [.. devices]));
@@ -36,6 +40,28 @@ public static class Dsdt
             Aml.Name("_HID", Aml.Integer(Aml.EisaId(pnpId))),
             Aml.Name("_UID", Aml.Integer(1)),
             Aml.Name("_CRS", Aml.Buffer(resources)));
+    }
+
+    /// <summary>
+    /// A virtio-mmio device: a 32-bit fixed memory range (read/write) and an
+    /// extended interrupt descriptor (consumer, edge, active high, exclusive),
+    /// as the device raises a new edge for every interrupt it signals.
+    /// </summary>
+    private static byte[] VirtioMmioDevice(int index, AcpiMmioDevice device)
+    {
+        if (device.Base > uint.MaxValue || device.Size == 0 || device.Size > uint.MaxValue - device.Base + 1)
+            throw new ArgumentException($"virtio-mmio window 0x{device.Base:x} (+0x{device.Size:x}) must lie below 4 GiB to be described by a 32-bit memory descriptor.", nameof(device));
+        const byte ConsumerEdgeActiveHighExclusive = 0x03;
+        var resources = new List<byte> { 0x86, 0x09, 0x00, 0x01 };
+        resources.AddRange(BitConverter.GetBytes((uint)device.Base));
+        resources.AddRange(BitConverter.GetBytes((uint)device.Size));
+        resources.AddRange([0x89, 0x06, 0x00, ConsumerEdgeActiveHighExclusive, 0x01]);
+        resources.AddRange(BitConverter.GetBytes(device.Gsi));
+        resources.AddRange([0x79, 0x00]);
+        return Aml.Device($"VR{index:X2}",
+            Aml.Name("_HID", Aml.String(AcpiMmioDevice.VirtioMmioHardwareId)),
+            Aml.Name("_UID", Aml.Integer((ulong)index)),
+            Aml.Name("_CRS", Aml.Buffer(resources.ToArray())));
     }
 
     /// <summary>A fixed I/O port descriptor: 16-bit decode, minimum = maximum, byte alignment.</summary>

@@ -5,32 +5,27 @@ using KvmSharp.Vmm.Acpi;
 using KvmSharp.Vmm.Boot;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.Devices.Legacy;
+using KvmSharp.Vmm.Devices.Virtio;
 using KvmSharp.Vmm.Memory;
 
 namespace KvmSharp.Vmm.Machines;
 
-/// <summary>What to boot and with what.</summary>
-public sealed record LinuxMachineOptions
-{
-    public required string KernelPath { get; init; }
-    public string? InitrdPath { get; init; }
-    public string CommandLine { get; init; } = "console=ttyS0";
-    public ulong MemoryBytes { get; init; } = 256UL << 20;
-    public int Cpus { get; init; } = 1;
-    /// <summary>Where the guest's COM1 output goes.</summary>
-    public Stream SerialOutput { get; init; } = Stream.Null;
-}
-
-/// <summary>How a machine's run ended.</summary>
-public sealed record MachineExit(string Reason, TimeSpan WallTime, ExitCounter Exits);
-
 /// <summary>
 /// A PC-like machine that boots a Linux kernel: RAM, the in-kernel irqchip and
-/// PIT, ACPI tables, COM1/RTC/i8042, one thread per vCPU. The first cut of the
-/// embedding API; virtio devices and a console input come next.
+/// PIT, ACPI tables, COM1/RTC/i8042, virtio-mmio block, console and entropy
+/// devices (declared in the DSDT), one thread per vCPU. Build it from
+/// <see cref="LinuxMachineOptions"/>, talk to it through <see cref="Console"/>,
+/// and await <see cref="RunAsync"/>.
 /// </summary>
 public sealed class LinuxMachine : IDisposable
 {
+    /// <summary>Where the first virtio-mmio window sits: above 3 GiB of RAM, below the IOAPIC.</summary>
+    public const ulong VirtioMmioBase = 0xD000_0000;
+
+    /// <summary>The first virtio interrupt: IOAPIC pins 16-23 belong to no ISA device.</summary>
+    public const uint FirstVirtioGsi = 16;
+    public const int MaxVirtioDevices = 8;
+
     private readonly Kvm _kvm;
     private readonly GuestRam _ram;
     private readonly KvmSharp.Vm _vm;
@@ -38,48 +33,114 @@ public sealed class LinuxMachine : IDisposable
     private readonly PioBus _pio = new();
     private readonly MmioBus _mmio = new();
     private readonly PcLegacyDevices _legacy;
+    private readonly VirtioMmioDevices _virtio;
+    private readonly List<VirtioBlock> _disks = [];
+    private readonly VirtioConsole? _virtioConsole;
+    private readonly IHostInput _consoleInput;
     private readonly AcpiOptions _acpi;
     private readonly ExitCounter _exits = new();
     private readonly Lock _exitLock = new();
-    private volatile string? _stopReason;
+    private readonly Lock _stopLock = new();
+    private (MachineExitKind Kind, string Reason)? _stop;
+    private int _started;
+    private Task<MachineExit>? _run;
 
     public LinuxMachine(IKvmKernel kernel, LinuxMachineOptions options)
     {
         if (options.MemoryBytes > 3UL << 30)
-            throw new ArgumentOutOfRangeException(nameof(options), "This first machine supports guests of up to 3 GiB.");
+            throw new ArgumentOutOfRangeException(nameof(options), $"A LinuxMachine guest has at most 3 GiB of RAM; {options.MemoryBytes} bytes were asked for.");
+        if (options.Cpus is < 1 or > 64)
+            throw new ArgumentOutOfRangeException(nameof(options), $"A LinuxMachine has 1 to 64 vCPUs; {options.Cpus} were asked for.");
+        int virtioCount = options.Disks.Count + (options.VirtioConsole ? 1 : 0) + (options.VirtioRng ? 1 : 0);
+        if (virtioCount > MaxVirtioDevices)
+            throw new ArgumentOutOfRangeException(nameof(options), $"A LinuxMachine has room for {MaxVirtioDevices} virtio devices; {virtioCount} were asked for.");
+
+        Console = new GuestConsoleStream(bytes => _consoleInput!.Receive(bytes));
+        Stream output = options.ConsoleOutput is { } given ? Stream.Synchronized(given) : Console.GuestSide;
         _kvm = Kvm.Open(kernel);
         _ram = new GuestRam(options.MemoryBytes);
-        _vm = _kvm.CreateVm();
-        _vm.CreateIrqchip();
-        _vm.CreatePit2();
-        _vm.SetUserMemoryRegion(0, 0, _ram.Size, _ram.Address);
-        _vcpus = new KvmSharp.Vcpu[options.Cpus];
-        for (int i = 0; i < options.Cpus; i++)
-            _vcpus[i] = _vm.CreateVcpu((uint)i);
-        var cpuid = _kvm.GetSupportedCpuid();
-        foreach (var vcpu in _vcpus)
-            vcpu.SetCpuid2(WithInitialApicId(cpuid, vcpu.Id));
-
-        _acpi = new AcpiOptions { Cpus = options.Cpus };
-        _legacy = new PcLegacyDevices(_pio, options.SerialOutput,
-            irq => new ChangeOnlyInterruptLine(level => _vm.IrqLine((uint)irq, level)),
-            () => Stop("the guest asked for a reset"));
-        // The TSC rate must reach a kernel that cannot calibrate against ACPI's PM timer.
-        string commandLine = $"{options.CommandLine} tsc_early_khz={_vcpus[0].GetTscKhz()}";
-        var plan = KernelLoader.Load(options.KernelPath, new LinuxBootOptions
+        try
         {
-            MemorySize = options.MemoryBytes,
-            CommandLine = commandLine,
-            Initrd = options.InitrdPath is null ? ReadOnlyMemory<byte>.Empty : File.ReadAllBytes(options.InitrdPath),
-            Firmware = AcpiTables.Build(_acpi),
-        });
-        plan.Load(_vcpus[0], _ram);
+            _vm = _kvm.CreateVm();
+            _vm.CreateIrqchip();
+            _vm.CreatePit2();
+            _vm.SetUserMemoryRegion(0, 0, _ram.Size, _ram.Address);
+            _vcpus = new KvmSharp.Vcpu[options.Cpus];
+            for (int i = 0; i < options.Cpus; i++)
+                _vcpus[i] = _vm.CreateVcpu((uint)i);
+            var cpuid = _kvm.GetSupportedCpuid();
+            foreach (var vcpu in _vcpus)
+                vcpu.SetCpuid2(WithInitialApicId(cpuid, vcpu.Id));
+
+            _legacy = new PcLegacyDevices(_pio, output,
+                irq => new ChangeOnlyInterruptLine(level => _vm.IrqLine((uint)irq, level)),
+                () => Stop(MachineExitKind.Reboot, "the guest asked for a reset"));
+            _virtio = new VirtioMmioDevices(_mmio, new GuestRamMemory((0, _ram)),
+                gsi => new ChangeOnlyInterruptLine(level => _vm.IrqLine(gsi, level)), options.DeviceLog, VirtioMmioBase, FirstVirtioGsi);
+            foreach (var disk in options.Disks)
+                _disks.Add(OpenDisk(disk, options.DeviceLog));
+            foreach (var disk in _disks)
+                _virtio.Add(disk);
+            if (options.VirtioConsole)
+                _virtio.Add(_virtioConsole = new VirtioConsole(output));
+            if (options.VirtioRng)
+                _virtio.Add(new VirtioRng());
+            _consoleInput = ReadsFromVirtioConsole(options.CommandLine) && _virtioConsole is not null ? _virtioConsole : _legacy.Com1;
+
+            _acpi = new AcpiOptions
+            {
+                Cpus = options.Cpus,
+                VirtioMmio = _virtio.Devices.Select(d => new AcpiMmioDevice(d.Slot.Base, d.Slot.Size, d.Slot.Irq)).ToArray(),
+            };
+            // The TSC rate must reach a kernel that cannot calibrate against ACPI's PM timer.
+            string commandLine = $"{options.CommandLine} tsc_early_khz={_vcpus[0].GetTscKhz()}";
+            var plan = KernelLoader.Load(options.KernelPath, new LinuxBootOptions
+            {
+                MemorySize = options.MemoryBytes,
+                CommandLine = commandLine,
+                Initrd = options.InitrdPath is null ? ReadOnlyMemory<byte>.Empty : File.ReadAllBytes(options.InitrdPath),
+                Firmware = AcpiTables.Build(_acpi),
+            });
+            plan.Load(_vcpus[0], _ram);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The guest's console: read its output (unless <see cref="LinuxMachineOptions.ConsoleOutput"/> took it), write to type.</summary>
+    public GuestConsoleStream Console { get; }
+
+    /// <summary>The virtio devices, with their transport state (status, last fault), in the order they were added.</summary>
+    public IReadOnlyList<VirtioMmioTransport> VirtioDevices => _virtio.Devices.Select(d => d.Transport).ToArray();
 
     public ExitCounter Exits => _exits;
 
-    /// <summary>Serial input for the guest's COM1 (a terminal, a pipe…), read on its own thread.</summary>
-    public void ConnectSerialInput(Stream input) => _legacy.Com1.PumpFrom(input);
+    /// <summary>Host input for the guest's console (a terminal, a pipe…), read on its own thread until it ends.</summary>
+    public Task ConnectConsoleInput(Stream input, CancellationToken cancellation = default) => _consoleInput.PumpFrom(input, cancellation);
+
+    /// <summary>
+    /// Linux makes the last <c>console=</c> its /dev/console, where init's shell
+    /// reads, so typed input goes to that device: hvc0 or COM1.
+    /// </summary>
+    private static bool ReadsFromVirtioConsole(string commandLine) =>
+        commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .LastOrDefault(word => word.StartsWith("console=", StringComparison.Ordinal)) is { } last
+        && last["console=".Length..].StartsWith("hvc", StringComparison.Ordinal);
+
+    private static VirtioBlock OpenDisk(DiskOptions disk, DeviceLog log)
+    {
+        try
+        {
+            return new VirtioBlock(disk.Path, disk.ReadOnly, log: log);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"The disk image {disk.Path} cannot be opened{(disk.ReadOnly ? " for reading" : " for reading and writing")}: {e.Message}", nameof(disk), e);
+        }
+    }
 
     /// <summary>
     /// CPUID leaf 1 EBX[31:24] is the initial APIC ID, which differs per vCPU; as
@@ -94,32 +155,61 @@ public sealed class LinuxMachine : IDisposable
         return entries;
     }
 
-    /// <summary>Runs every vCPU on its own thread until the guest powers off, resets, faults or <see cref="Stop"/> is called.</summary>
-    public MachineExit Run(TimeSpan? limit = null)
+    /// <summary>
+    /// Starts every vCPU on its own thread; the task ends when all have stopped:
+    /// the guest powered off, reset or faulted, <see cref="Stop"/> was called, or
+    /// <paramref name="cancellation"/> fired. A machine runs once.
+    /// </summary>
+    public Task<MachineExit> RunAsync(CancellationToken cancellation = default)
     {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+            throw new InvalidOperationException("This machine has already run; build a new one to boot again.");
         var clock = Stopwatch.StartNew();
-        var threads = _vcpus.Select((vcpu, i) => new Thread(() => RunVcpu(vcpu)) { Name = $"vCPU {i}", IsBackground = true }).ToArray();
-        foreach (var thread in threads)
-            thread.Start();
-        if (!threads[0].Join(limit ?? Timeout.InfiniteTimeSpan))
-            Stop($"the time limit of {limit} passed");
-        foreach (var thread in threads)
-            thread.Join();
-        return new MachineExit(_stopReason ?? "stopped", clock.Elapsed, _exits);
+        var done = new TaskCompletionSource<MachineExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        int running = _vcpus.Length;
+        var registration = cancellation.Register(() => Stop(MachineExitKind.Stopped, "the host cancelled the run"));
+        foreach (var vcpu in _vcpus)
+        {
+            new Thread(() =>
+            {
+                RunVcpu(vcpu);
+                if (Interlocked.Decrement(ref running) == 0)
+                {
+                    registration.Dispose();
+                    Console.Complete();
+                    var (kind, reason) = _stop ?? (MachineExitKind.Stopped, "stopped");
+                    done.SetResult(new MachineExit(kind, reason, clock.Elapsed, _exits));
+                }
+            }) { Name = $"vCPU {vcpu.Id}", IsBackground = true }.Start();
+        }
+        return _run = done.Task;
     }
 
-    public void Stop(string reason)
+    /// <summary>Runs the machine to its end, or until <paramref name="limit"/> has passed.</summary>
+    public MachineExit Run(TimeSpan? limit = null)
     {
-        _stopReason ??= reason;
-        foreach (var vcpu in _vcpus)
-            vcpu.Kick();
+        var run = RunAsync();
+        if (limit is { } time && !run.Wait(time))
+            Stop(MachineExitKind.TimedOut, $"the time limit of {time} passed");
+        return run.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Stops every vCPU; the run ends with <see cref="MachineExitKind.Stopped"/> unless it had already ended otherwise.</summary>
+    public void Stop(string reason) => Stop(MachineExitKind.Stopped, reason);
+
+    private void Stop(MachineExitKind kind, string reason)
+    {
+        lock (_stopLock)
+            _stop ??= (kind, reason);
+        foreach (var vcpu in _vcpus ?? [])
+            vcpu?.Kick();
     }
 
     private void RunVcpu(KvmSharp.Vcpu vcpu)
     {
         try
         {
-            while (_stopReason is null)
+            while (_stop is null)
             {
                 RunResult result = vcpu.Run();
                 lock (_exitLock)
@@ -132,7 +222,7 @@ public sealed class LinuxMachine : IDisposable
                         IoExit io = vcpu.Io;
                         if (io.IsOut && AcpiTables.IsPowerOff(_acpi, io.Port, io.Data))
                         {
-                            Stop("the guest powered off");
+                            Stop(MachineExitKind.PowerOff, "the guest powered off");
                             return;
                         }
                         _pio.Dispatch(io.Port, io.IsOut, io.Size, io.Count, io.Data);
@@ -142,26 +232,39 @@ public sealed class LinuxMachine : IDisposable
                         _mmio.Dispatch(mmio.PhysicalAddress, mmio.IsWrite, mmio.Data);
                         continue;
                     case KvmExitReason.Shutdown:
-                        Stop($"vCPU {vcpu.Id} triple-faulted at RIP 0x{vcpu.GetRegs().Rip:x}");
+                        Stop(MachineExitKind.TripleFault, $"vCPU {vcpu.Id} triple-faulted at RIP 0x{vcpu.GetRegs().Rip:x}");
                         return;
                     default:
-                        Stop($"vCPU {vcpu.Id} stopped with {result.Reason} at RIP 0x{vcpu.GetRegs().Rip:x}");
+                        Stop(MachineExitKind.Failed, $"vCPU {vcpu.Id} stopped with {result.Reason} at RIP 0x{vcpu.GetRegs().Rip:x}");
                         return;
                 }
             }
         }
         catch (KvmException e)
         {
-            Stop($"vCPU {vcpu.Id}: {e.Message}");
+            Stop(MachineExitKind.Failed, $"vCPU {vcpu.Id}: {e.Message}");
+        }
+        catch (Exception e)
+        {
+            // A device or kernel bug must end the run with its story, not take the host process down from a vCPU thread.
+            Stop(MachineExitKind.Failed, $"vCPU {vcpu.Id} hit a VMM error: {e.GetType().Name}: {e.Message}");
         }
     }
 
+    /// <summary>Stops the machine if it is running, waits for its vCPUs, and releases everything.</summary>
     public void Dispose()
     {
-        _legacy.Dispose();
-        foreach (var vcpu in _vcpus)
-            vcpu.Dispose();
-        _vm.Dispose();
+        if (_run is { IsCompleted: false } running)
+        {
+            Stop("the machine was disposed");
+            running.Wait();
+        }
+        _legacy?.Dispose();
+        foreach (var disk in _disks)
+            disk.Dispose();
+        foreach (var vcpu in _vcpus ?? [])
+            vcpu?.Dispose();
+        _vm?.Dispose();
         _ram.Dispose();
         _kvm.Dispose();
     }

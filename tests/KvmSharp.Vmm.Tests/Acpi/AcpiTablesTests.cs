@@ -154,7 +154,11 @@ public class AcpiTablesTests
         string? iasl = FindOnPath("iasl");
         if (iasl is null)
             Assert.Skip("iasl (Debian acpica-tools) is not installed.");
-        var tables = AcpiTables.Build(new AcpiOptions { Cpus = 4 });
+        var tables = AcpiTables.Build(new AcpiOptions
+        {
+            Cpus = 4,
+            VirtioMmio = [new AcpiMmioDevice(0xD000_0000, 0x1000, 16), new AcpiMmioDevice(0xD000_1000, 0x1000, 17)],
+        });
         string directory = Directory.CreateTempSubdirectory("acpi-").FullName;
         try
         {
@@ -179,6 +183,11 @@ public class AcpiTablesTests
                         Assert.Contains("IRQNoFlags ()\n                    {8}", text.Replace("\r", ""));
                         Assert.Contains("Name (\\_S5, Package", text);
                         Assert.Contains("IO (Decode16", text);
+                        // The virtio-mmio devices, as Linux's virtio_mmio driver matches them.
+                        Assert.Contains("Device (VR01)", text);
+                        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(text, "Name \\(_HID, \"LNRO0005\"\\)").Count);
+                        Assert.Contains("Memory32Fixed (ReadWrite,\n                    0xD0001000,         // Address Base\n                    0x00001000,", text.Replace("\r", ""));
+                        Assert.Matches(@"Interrupt \(ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, \)\s*\{\s*0x00000011,", text);
                         break;
                     case "FACP":
                         Assert.Matches(@"Hardware Reduced \(V5\) : 1", text);

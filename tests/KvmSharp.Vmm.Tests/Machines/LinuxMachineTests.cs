@@ -1,0 +1,147 @@
+using System.Text;
+using KvmSharp.Vmm.Machines;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Vmm.Tests.Machines;
+
+/// <summary>
+/// The machine's embedding API and the ways a run ends, with tiny assembled
+/// guests on Soft (milliseconds each): power-off, reset, triple fault, the
+/// console as a Stream both ways, cancellation.
+/// </summary>
+public class LinuxMachineTests
+{
+    private static LinuxMachine Machine(TinyGuest guest, out string kernel, LinuxMachineOptions? options = null)
+    {
+        kernel = guest.WriteElf();
+        return new LinuxMachine(KernelChoice.Open("soft"), (options ?? new LinuxMachineOptions { KernelPath = "" }) with
+        {
+            KernelPath = kernel,
+            MemoryBytes = 64UL << 20,
+        });
+    }
+
+    private static async Task<(MachineExit Exit, string Console)> RunToEnd(TinyGuest guest, Func<LinuxMachine, Task>? during = null)
+    {
+        using var machine = Machine(guest, out string kernel);
+        try
+        {
+            var run = machine.RunAsync(TestContext.Current.CancellationToken);
+            var output = new MemoryStream();
+            var reading = machine.Console.CopyToAsync(output, TestContext.Current.CancellationToken);
+            if (during is not null)
+                await during(machine);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
+            await reading.WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
+            return (exit, Encoding.Latin1.GetString(output.ToArray()));
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+
+    [Fact]
+    public async Task PowerOffEndsTheRunWithTheConsoleOutputReadableAsAStream()
+    {
+        var guest = new TinyGuest();
+        guest.Print("hello from the guest\n");
+        guest.PowerOff();
+        var (exit, console) = await RunToEnd(guest);
+        Assert.Equal(MachineExitKind.PowerOff, exit.Kind);
+        Assert.Equal("the guest powered off", exit.Reason);
+        // The console stream ended (CopyToAsync returned) and holds exactly what the guest printed.
+        Assert.Equal("hello from the guest\n", console);
+    }
+
+    [Fact]
+    public async Task TheI8042ResetLineEndsTheRunAsAReboot()
+    {
+        var guest = new TinyGuest();
+        guest.Code.mov(al, (byte)0xFE);
+        guest.Code.@out((byte)0x64, al);
+        guest.Hang();
+        var (exit, _) = await RunToEnd(guest);
+        Assert.Equal(MachineExitKind.Reboot, exit.Kind);
+    }
+
+    [Fact]
+    public async Task ATripleFaultIsReportedWithTheVcpuAndRip()
+    {
+        var guest = new TinyGuest();
+        // An IDT with no entries: the #UD cannot be delivered, nor the #DF after it.
+        guest.Code.push(0);
+        guest.Code.push(0);
+        guest.Code.lidt(__[rsp + 6]);
+        guest.Code.ud2();
+        var (exit, _) = await RunToEnd(guest);
+        Assert.Equal(MachineExitKind.TripleFault, exit.Kind);
+        Assert.Matches("^vCPU 0 triple-faulted at RIP 0x[0-9a-f]+$", exit.Reason);
+    }
+
+    [Fact]
+    public async Task BytesWrittenToTheConsoleStreamReachTheGuestsSerialPort()
+    {
+        // Echo COM1 input back, upper-cased, until a '.' arrives; then power off.
+        var guest = new TinyGuest();
+        var a = guest.Code;
+        var poll = a.CreateLabel();
+        var done = a.CreateLabel();
+        a.Label(ref poll);
+        a.mov(dx, (ushort)(TinyGuest.Com1 + 5)); // LSR
+        a.@in(al, dx);
+        a.test(al, 1); // data ready
+        a.jz(poll);
+        a.mov(dx, TinyGuest.Com1);
+        a.@in(al, dx);
+        a.cmp(al, (byte)'.');
+        a.je(done);
+        a.and(al, 0xDF);
+        guest.PrintAl();
+        a.jmp(poll);
+        a.Label(ref done);
+        guest.PowerOff();
+
+        var (exit, console) = await RunToEnd(guest, async machine =>
+        {
+            await machine.Console.WriteAsync("typed.ignored"u8.ToArray(), TestContext.Current.CancellationToken);
+        });
+        Assert.Equal(MachineExitKind.PowerOff, exit.Kind);
+        Assert.Equal("TYPED", console);
+    }
+
+    [Fact]
+    public async Task CancellingTheTokenStopsASpinningGuest()
+    {
+        var guest = new TinyGuest();
+        var spin = guest.Code.CreateLabel();
+        guest.Code.Label(ref spin);
+        guest.Code.jmp(spin);
+        using var machine = Machine(guest, out string kernel, new LinuxMachineOptions { KernelPath = "", Cpus = 2 });
+        try
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            var exit = await machine.RunAsync(cancel.Token).WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
+            Assert.Equal(MachineExitKind.Stopped, exit.Kind);
+            Assert.Equal("the host cancelled the run", exit.Reason);
+            Assert.Throws<InvalidOperationException>(() => { _ = machine.RunAsync(TestContext.Current.CancellationToken); });
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+
+    [Fact]
+    public void BadOptionsAreRefusedWithTheirReason()
+    {
+        var bad = Assert.Throws<ArgumentException>(() => new LinuxMachine(KernelChoice.Open("soft"), new LinuxMachineOptions
+        {
+            KernelPath = "/nonexistent",
+            Disks = [new DiskOptions("/nonexistent/disk.img")],
+        }));
+        Assert.Contains("/nonexistent/disk.img cannot be opened", bad.Message);
+        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => new LinuxMachine(KernelChoice.Open("soft"), new LinuxMachineOptions { KernelPath = "/nonexistent", Cpus = 65 }));
+        Assert.Contains("65", tooMany.Message);
+    }
+}
