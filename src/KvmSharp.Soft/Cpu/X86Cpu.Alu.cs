@@ -237,6 +237,8 @@ public sealed unsafe partial class X86Cpu
                 return AtomicUpdate(host, op, source, size);
             }
         }
+        // Page-split or MMIO: a write fault must come before the flags change (and with W set in its error code).
+        ProbeWrite(linear, size);
         ulong original = ReadLinear(linear, size);
         WriteLinear(linear, size, Compute(op, original, source, size));
         return original;
@@ -698,6 +700,7 @@ public sealed unsafe partial class X86Cpu
         }
         else
         {
+            ProbeWrite(linear, size);
             old = ReadLinear(linear, size);
             // The processor always writes the destination (the old value back on failure).
             WriteLinear(linear, size, old == accumulator ? source : old);
@@ -734,6 +737,8 @@ public sealed unsafe partial class X86Cpu
         }
         else
         {
+            // Both halves are checked for writing first: a fault on the second must not leave the first written.
+            ProbeWrite(linear, half * 2);
             lock (s_misalignedAtomicLock)
             {
                 oldLow = ReadLinear(linear, half);
