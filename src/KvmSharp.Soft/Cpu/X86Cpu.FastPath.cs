@@ -37,6 +37,13 @@ internal enum FastKind : byte
     Jmp,
     PushReg,
     PopReg,
+
+    // Specialised register-only shapes: one dispatch per instruction instead of a second switch on the ALU operation
+    // or condition, whose shared indirect jump the host predicts poorly.
+    AddRegReg, AddRegImm, SubRegReg, SubRegImm, CmpRegReg, CmpRegImm,
+    AndRegReg, AndRegImm, OrRegReg, OrRegImm, XorRegReg, XorRegImm, TestRegReg, TestRegImm,
+    Inc, Dec, ShlRegImm, ShrRegImm, SarRegImm,
+    JumpIfEqual, JumpIfNotEqual,
 }
 
 /// <summary>
@@ -56,6 +63,8 @@ internal struct FastOp
     public byte SourceSize;
     /// <summary>Instruction length in bytes.</summary>
     public byte Length;
+    /// <summary>All ones in the operand's <see cref="Size"/> bytes.</summary>
+    public ulong Mask;
     /// <summary>Immediate (masked to the operand size) or branch displacement.</summary>
     public ulong Immediate;
 
@@ -81,11 +90,53 @@ public sealed unsafe partial class X86Cpu
         {
             ref Instruction instruction = ref instructions[i];
             ops[i] = Classify(ref instruction);
+            ops[i].Mask = ops[i].Size is 1 or 2 or 4 or 8 ? SizeMask(ops[i].Size) : 0;
+            Specialize(ref ops[i]);
             if (ops[i].Kind != FastKind.None && HasMemoryOperand(ref instruction))
                 DescribeAddress(ref instruction, ref ops[i]);
             ops[i].Length = (byte)instruction.Length;
         }
         return ops;
+    }
+
+    /// <summary>Folds the ALU operation or condition of the commonest register shapes into the kind.</summary>
+    private static void Specialize(ref FastOp op)
+    {
+        AluOp alu = (AluOp)op.Operation;
+        bool immediate = op.Kind == FastKind.AluRegImm;
+        if (op.Kind is FastKind.AluRegReg or FastKind.AluRegImm)
+        {
+            FastKind? special = alu switch
+            {
+                AluOp.Add => immediate ? FastKind.AddRegImm : FastKind.AddRegReg,
+                AluOp.Sub => immediate ? FastKind.SubRegImm : FastKind.SubRegReg,
+                AluOp.Cmp => immediate ? FastKind.CmpRegImm : FastKind.CmpRegReg,
+                AluOp.And => immediate ? FastKind.AndRegImm : FastKind.AndRegReg,
+                AluOp.Or => immediate ? FastKind.OrRegImm : FastKind.OrRegReg,
+                AluOp.Xor => immediate ? FastKind.XorRegImm : FastKind.XorRegReg,
+                AluOp.Test => immediate ? FastKind.TestRegImm : FastKind.TestRegReg,
+                _ => null,
+            };
+            if (special != null) op.Kind = special.Value;
+        }
+        else if (op.Kind == FastKind.IncDec)
+        {
+            op.Kind = alu == AluOp.Inc ? FastKind.Inc : FastKind.Dec;
+        }
+        else if (op.Kind == FastKind.ShiftRegImm && alu is AluOp.Shl or AluOp.Shr or AluOp.Sar)
+        {
+            // Only a count that is not zero once masked: a zero count leaves the flags, which the general form handles.
+            ulong count = op.Immediate & (op.Size == 8 ? 0x3FUL : 0x1FUL);
+            if (count != 0)
+            {
+                op.Kind = alu == AluOp.Shl ? FastKind.ShlRegImm : alu == AluOp.Shr ? FastKind.ShrRegImm : FastKind.SarRegImm;
+                op.Immediate = count;
+            }
+        }
+        else if (op.Kind == FastKind.Jcc && (ConditionCode)op.Operation is ConditionCode.e or ConditionCode.ne)
+        {
+            op.Kind = (ConditionCode)op.Operation == ConditionCode.e ? FastKind.JumpIfEqual : FastKind.JumpIfNotEqual;
+        }
     }
 
     private static bool HasMemoryOperand(ref Instruction instruction)
@@ -456,6 +507,65 @@ public sealed unsafe partial class X86Cpu
     {
         switch (op.Kind)
         {
+            case FastKind.AddRegReg: DeferredAdd(ref op, ref registers, Unsafe.Add(ref registers, op.Source) & op.Mask); return true;
+            case FastKind.AddRegImm: DeferredAdd(ref op, ref registers, op.Immediate); return true;
+            case FastKind.SubRegReg: DeferredSub(ref op, ref registers, Unsafe.Add(ref registers, op.Source) & op.Mask, write: true); return true;
+            case FastKind.SubRegImm: DeferredSub(ref op, ref registers, op.Immediate, write: true); return true;
+            case FastKind.CmpRegReg: DeferredSub(ref op, ref registers, Unsafe.Add(ref registers, op.Source) & op.Mask, write: false); return true;
+            case FastKind.CmpRegImm: DeferredSub(ref op, ref registers, op.Immediate, write: false); return true;
+            case FastKind.AndRegReg: DeferredLogic(ref op, ref registers, Unsafe.Add(ref registers, op.Source), AluOp.And); return true;
+            case FastKind.AndRegImm: DeferredLogic(ref op, ref registers, op.Immediate, AluOp.And); return true;
+            case FastKind.OrRegReg: DeferredLogic(ref op, ref registers, Unsafe.Add(ref registers, op.Source), AluOp.Or); return true;
+            case FastKind.OrRegImm: DeferredLogic(ref op, ref registers, op.Immediate, AluOp.Or); return true;
+            case FastKind.XorRegReg: DeferredLogic(ref op, ref registers, Unsafe.Add(ref registers, op.Source), AluOp.Xor); return true;
+            case FastKind.XorRegImm: DeferredLogic(ref op, ref registers, op.Immediate, AluOp.Xor); return true;
+            case FastKind.TestRegReg: DeferredLogic(ref op, ref registers, Unsafe.Add(ref registers, op.Source), AluOp.Test); return true;
+            case FastKind.TestRegImm: DeferredLogic(ref op, ref registers, op.Immediate, AluOp.Test); return true;
+            case FastKind.Inc:
+            case FastKind.Dec:
+            {
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                ulong carry = CurrentCarry();
+                ulong value = destination & op.Mask;
+                ulong result = (op.Kind == FastKind.Inc ? value + 1 : value - 1) & op.Mask;
+                DeferFlags(op.Kind == FastKind.Inc ? LazyFlagsKind.Inc : LazyFlagsKind.Dec, value, 1, result, op.Size);
+                _lazyCarryIn = carry;
+                destination = result;
+                return true;
+            }
+            case FastKind.ShlRegImm:
+            {
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                ulong value = destination & op.Mask;
+                ulong result = (value << (int)op.Immediate) & op.Mask;
+                DeferFlags(LazyFlagsKind.Shl, value, op.Immediate, result, op.Size);
+                destination = result;
+                return true;
+            }
+            case FastKind.ShrRegImm:
+            {
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                ulong value = destination & op.Mask;
+                ulong result = value >> (int)op.Immediate;
+                DeferFlags(LazyFlagsKind.Shr, value, op.Immediate, result, op.Size);
+                destination = result;
+                return true;
+            }
+            case FastKind.SarRegImm:
+            {
+                ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+                ulong value = destination & op.Mask;
+                ulong result = (ulong)(SignExtend(value, op.Size) >> (int)op.Immediate) & op.Mask;
+                DeferFlags(LazyFlagsKind.Sar, value, op.Immediate, result, op.Size);
+                destination = result;
+                return true;
+            }
+            case FastKind.JumpIfEqual:
+                if (ZeroFlag()) SetBranchTarget((_nextRip + op.Immediate) & op.Mask);
+                return true;
+            case FastKind.JumpIfNotEqual:
+                if (!ZeroFlag()) SetBranchTarget((_nextRip + op.Immediate) & op.Mask);
+                return true;
             case FastKind.Nop:
                 return true;
             case FastKind.MovRegReg:
@@ -502,6 +612,42 @@ public sealed unsafe partial class X86Cpu
             default:
                 return false;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void DeferredAdd(ref FastOp op, ref ulong registers, ulong source)
+    {
+        ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+        ulong value = destination & op.Mask;
+        ulong result = (value + source) & op.Mask;
+        DeferFlags(LazyFlagsKind.Add, value, source, result, op.Size);
+        destination = result;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void DeferredSub(ref FastOp op, ref ulong registers, ulong source, bool write)
+    {
+        ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+        ulong value = destination & op.Mask;
+        ulong result = (value - source) & op.Mask;
+        DeferFlags(LazyFlagsKind.Sub, value, source, result, op.Size);
+        if (write) destination = result;
+    }
+
+    /// <summary>AND, OR, XOR, TEST: <paramref name="source"/> may carry bits above the operand size, the mask drops them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void DeferredLogic(ref FastOp op, ref ulong registers, ulong source, AluOp operation)
+    {
+        ref ulong destination = ref Unsafe.Add(ref registers, op.Destination);
+        ulong value = destination & op.Mask;
+        ulong result = operation switch
+        {
+            AluOp.And or AluOp.Test => value & source,
+            AluOp.Or => value | source,
+            _ => value ^ source,
+        } & op.Mask;
+        DeferFlags(LazyFlagsKind.Logic, value, source & op.Mask, result, op.Size);
+        if (operation != AluOp.Test) destination = result;
     }
 
     /// <summary>Two- and three-operand IMUL with a 32/64-bit register destination; the same result and flags as ExecuteImul.</summary>

@@ -123,6 +123,10 @@ public sealed unsafe partial class X86Cpu
         };
     }
 
+    /// <summary>ZF without settling the other flags: every recorded result is already cut to its operand size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ZeroFlag() => _lazyKind == LazyFlagsKind.None ? (_rflags & X86.FlagZero) != 0 : _lazyResult == 0;
+
     /// <summary>CF without settling the other flags (INC/DEC keep it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong CurrentCarry() => _lazyKind == LazyFlagsKind.None ? _rflags & X86.FlagCarry : LazyArithmeticFlags() & X86.FlagCarry;
