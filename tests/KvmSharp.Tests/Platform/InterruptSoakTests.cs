@@ -27,7 +27,7 @@ public class InterruptSoakTests
     // The data page: parameters, then one 64-bit slot per vCPU in each table.
     private const int DurationOffset = 0x00, DrainOffset = 0x08, PeriodOffset = 0x10;
     private const int SentOffset = 0x100, ReceivedOffset = 0x200, TicksOffset = 0x300, DoneOffset = 0x400,
-        StartTscOffset = 0x500, EndTscOffset = 0x600, SkippedOffset = 0x700, LateTicksOffset = 0x800;
+        StartTscOffset = 0x500, EndTscOffset = 0x600, SkippedOffset = 0x700, LateTicksOffset = 0x800, ReadyOffset = 0x900;
     private const int FinishedPort = 0x10;
 
     [Theory]
@@ -118,7 +118,16 @@ public class InterruptSoakTests
         var notYet = a.CreateLabel();
         var finished = a.CreateLabel();
         var idle = a.CreateLabel();
+        var waitForAll = a.CreateLabel();
         g.EnableApic();
+        // Start together: a fixed IPI to an APIC not yet software-enabled is dropped (by KVM and Soft alike).
+        a.mov(__qword_ptr[r14 + rdi * 8 + ReadyOffset], 1);
+        a.Label(ref waitForAll);
+        a.pause();
+        a.mov(rax, __qword_ptr[r14 + ReadyOffset]);
+        for (int i = 1; i < Vcpus; i++)
+            a.and(rax, __qword_ptr[r14 + ReadyOffset + 8 * i]);
+        a.jz(waitForAll);
         g.ApicWrite(TimerDivide, 0xb);
         g.ApicWrite(LvtTimer, TimerVector | (1 << 17));             // Periodic.
         a.lea(r13, __qword_ptr[rdi + 1]);                           // The next vCPU in the ring,
