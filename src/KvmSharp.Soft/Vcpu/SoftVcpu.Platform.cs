@@ -12,7 +12,18 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
     private const ulong IoapicWindow = 0x100;
     private const ulong ApicWindow = 0x1000;
 
-    private readonly ManualResetEventSlim _wake = new(false);
+    /// <summary>
+    /// Wakes a sleeping vCPU. No spinning before blocking: a halted vCPU usually
+    /// waits milliseconds, and spins cost host CPU on every halt (bench/platform).
+    /// </summary>
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+
+    /// <summary>
+    /// How long a sleeping vCPU waits before looking for a kick (immediate_exit,
+    /// which does not wake it): the longest a kick can take, and 20 wake-ups a
+    /// second per idle vCPU.
+    /// </summary>
+    private const int KickPollMilliseconds = 50;
     private InKernelIrqchip? _chips;
     private LocalApic? _apic;
     private volatile bool _initPending;
@@ -222,7 +233,7 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
             if (Volatile.Read(ref run->ImmediateExit) != 0)
                 return false;
             // Sleeps without using the CPU; the timeout only bounds how late a kick is seen.
-            _wake.Wait(10);
+            _wake.Wait(KickPollMilliseconds);
             _wake.Reset();
         }
     }
@@ -259,7 +270,7 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
         {
             if (Volatile.Read(ref run->ImmediateExit) != 0)
                 return Interrupted(run);
-            _wake.Wait(10);
+            _wake.Wait(KickPollMilliseconds);
             _wake.Reset();
         }
         AcceptInitAndSipi();
