@@ -249,6 +249,8 @@ public class LinuxRunConsoleTests
             Assert.True(exitCode == 0, $"exit {exitCode}\n{output}");
             Assert.Contains("ABC", output);
             Assert.DoesNotContain("abc", output);
+            // System.Console would have switched the terminal to keypad-transmit mode; the guest owns the keys.
+            Assert.DoesNotContain("\u001b[?1h", output);
             Assert.Equal(before, after);
         }
         finally
