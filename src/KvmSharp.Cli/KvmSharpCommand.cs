@@ -20,6 +20,7 @@ public static class KvmSharpCommand
         root.Subcommands.Add(InfoCommand.Create(output));
         root.Subcommands.Add(RunCommand.Create(output, error));
         root.Subcommands.Add(InitrdCommand.Create(output));
+        root.Subcommands.Add(VmlinuxCommand.Create(output));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

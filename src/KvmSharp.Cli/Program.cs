@@ -1,3 +1,3 @@
 using KvmSharp.Cli;
 
-return KvmSharpCommand.Run(args, Console.Out, Console.Error);
+return KvmSharpCommand.Run(args, StandardStreams.Writer(1), StandardStreams.Writer(2));

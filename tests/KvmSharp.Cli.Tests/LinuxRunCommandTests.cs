@@ -23,7 +23,29 @@ public class LinuxRunCommandTests
         }
     }
 
+    [Fact]
+    public void VmlinuxUnpacksTheElfKernelFromDebiansBzImage()
+    {
+        string output = Path.Combine(Path.GetTempPath(), $"kvmsharp-cli-vmlinux-{Guid.NewGuid():N}");
+        try
+        {
+            var result = CliProcess.Run("vmlinux", "--bzimage", Path.Combine(Assets, "vmlinuz"), "-o", output);
+            Assert.Equal(0, result.ExitCode);
+            byte[] elf = File.ReadAllBytes(output);
+            Assert.Equal(new byte[] { 0x7F, (byte)'E', (byte)'L', (byte)'F' }, elf[..4]);
+            Assert.Equal(2, elf[4]); // ELF64
+            // A kernel's ELF carries "Linux" notes and, for PVH, a "Xen" one.
+            Assert.True(elf.AsSpan().IndexOf("Xen\0"u8) > 0, "The unpacked kernel has no \"Xen\" note name.");
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+
     [Theory]
+    [InlineData("vmlinux --bzimage /nonexistent/vmlinuz -o /tmp/x", "--bzimage: /nonexistent/vmlinuz does not exist")]
+    [InlineData("vmlinux --bzimage {asset}busybox-bin -o /tmp/x", "--bzimage: ")]
     [InlineData("run --kernel /nonexistent/vmlinuz", "/nonexistent/vmlinuz does not exist")]
     [InlineData("run --kernel {asset}busybox-bin", "not a Linux kernel")]
     [InlineData("run --kernel {asset}vmlinuz --mem 16M", "between 32 MiB and 3 GiB")]

@@ -166,6 +166,37 @@ public class LinuxRunConsoleTests
         }
     }
 
+    [Theory]
+    [InlineData("INT")]
+    [InlineData("TERM")]
+    public async Task ASignalStopsTheMachineCleanlyWithExitCode4(string signal)
+    {
+        string kernel = Spinning().WriteElf();
+        string log = Path.Combine(Path.GetTempPath(), $"kvmsharp-console-{Guid.NewGuid():N}.log");
+        try
+        {
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string arg in (string[])[Path.Combine(AppContext.BaseDirectory, "KvmSharp.Cli.dll"), .. RunArguments(kernel, "--serial", $"file:{log}")])
+                start.ArgumentList.Add(arg);
+            using var process = Process.Start(start)!;
+            var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            // The console file appears once the machine is being built; give the vCPU a moment to spin.
+            while (!File.Exists(log) && !process.HasExited)
+                await Task.Delay(50, TestContext.Current.CancellationToken);
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+            Process.Start("kill", ["-" + signal, process.Id.ToString()])!.WaitForExit();
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
+            string output = await stdout;
+            Assert.True(process.ExitCode == 4, $"exit {process.ExitCode}\n{output}");
+            Assert.Contains($"outcome: {(signal == "INT" ? "Ctrl-C" : "SIGTERM")}", output);
+        }
+        finally
+        {
+            File.Delete(kernel);
+            File.Delete(log);
+        }
+    }
+
     /// <summary>
     /// Runs kvmsharp on a pseudo-terminal made by script(1), typing
     /// <paramref name="keys"/> once the raw-mode notice appears, and records the
@@ -218,6 +249,8 @@ public class LinuxRunConsoleTests
             Assert.True(exitCode == 0, $"exit {exitCode}\n{output}");
             Assert.Contains("ABC", output);
             Assert.DoesNotContain("abc", output);
+            // System.Console would have switched the terminal to keypad-transmit mode; the guest owns the keys.
+            Assert.DoesNotContain("\u001b[?1h", output);
             Assert.Equal(before, after);
         }
         finally

@@ -45,9 +45,7 @@ public class ReadmeExampleTests
         while (!File.Exists(Path.Combine(root, "README.md")) || !File.Exists(Path.Combine(root, "KvmSharp.sln")))
             root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("The repository root was not found above the test binaries.");
         string readme = File.ReadAllText(Path.Combine(root, "README.md"));
-        // The typed-API block is the one that opens /dev/kvm itself; the README has other C# blocks.
-        string block = readme.Split("```csharp\n").Skip(1).Select(b => b.Split("```")[0])
-            .Single(b => b.Contains("Kvm.Open(new HostKernel())"));
+        string block = readme.Split("## The typed API")[1].Split("```csharp\n")[1].Split("```")[0];
         string[] readmeCode = block.Split('\n').Where(l => l.Length > 0 && !l.StartsWith("using KvmSharp")).ToArray();
 
         string test = File.ReadAllText(Path.Combine(root, "tests/KvmSharp.Vmm.Tests/ReadmeExampleTests.cs"));

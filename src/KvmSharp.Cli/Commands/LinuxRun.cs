@@ -4,7 +4,6 @@ using KvmSharp.Cli.Terminal;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.Machines;
-using Microsoft.Win32.SafeHandles;
 
 namespace KvmSharp.Cli.Commands;
 
@@ -39,7 +38,7 @@ internal static class LinuxRun
         IKvmKernel kernel = BackendOption.Open(request.Backend);
         output.Flush();
 
-        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        using var stdout = StandardStreams.Open(1, FileAccess.Write);
         using var serialFile = serial is SerialTarget.File file ? OpenSerialFile(file.Path) : null;
         Stream? consoleOutput = serial switch
         {
@@ -130,7 +129,7 @@ internal static class LinuxRun
     /// <summary>Keys from stdin to the guest's console; on a raw terminal, Ctrl-A x quits instead.</summary>
     private static Task PumpKeyboard(LinuxMachine machine, bool interactive, Action quit) => Task.Factory.StartNew(() =>
     {
-        using var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+        using var stdin = StandardStreams.Open(0, FileAccess.Read);
         var filter = new QuitKeyFilter();
         var buffer = new byte[1024];
         while (true)

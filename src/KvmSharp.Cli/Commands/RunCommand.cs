@@ -54,7 +54,7 @@ internal static class RunCommand
             throw new CommandLineException($"--mem: the default guest needs a multiple of 4 KiB and at least {DefaultGuest.MemorySize >> 10} KiB; {memoryBytes} bytes was given.");
         var kernel = BackendOption.Open(backend);
         output.Flush();
-        using var console = Console.OpenStandardOutput();
+        using var console = StandardStreams.Open(1, FileAccess.Write);
         RunSummary summary = DefaultGuestMachine.Run(kernel, memoryBytes, console);
         output.WriteLine();
         output.WriteLine($"kernel: {summary.Kernel}    outcome: {summary.Outcome} ({summary.Detail})    wall time: {summary.WallTime.TotalMilliseconds:F1} ms");

@@ -111,6 +111,62 @@ public class LinuxMachineTests
     }
 
     [Fact]
+    public async Task WithConsoleHvc0LastTypedBytesGoToTheVirtioConsole()
+    {
+        // The guest drives the virtio console (the first virtio device here) itself: one 64-byte
+        // receive buffer on queue 0, then it waits for the used ring and prints what arrived to COM1.
+        const ulong Descriptors = 0x200000, Available = 0x201000, Used = 0x202000, Buffer = 0x203000;
+        var guest = new TinyGuest();
+        var a = guest.Code;
+        void Register(int offset, uint value) => a.mov(__dword_ptr[rbx + offset], value);
+        a.mov(rbx, LinuxMachine.VirtioMmioBase);
+        foreach (var (offset, value) in new (int, uint)[] { (0x70, 0), (0x70, 1), (0x70, 3), (0x24, 1), (0x20, 1), (0x24, 0), (0x20, 0), (0x70, 0xB),
+                     (0x30, 0), (0x38, 8), (0x80, (uint)Descriptors), (0x84, 0), (0x90, (uint)Available), (0x94, 0), (0xA0, (uint)Used), (0xA4, 0),
+                     (0x44, 1), (0x70, 0xF), (0x50, 0) })
+            Register(offset, value);
+        var wait = a.CreateLabel();
+        var print = a.CreateLabel();
+        a.mov(rsi, Used + 2);
+        a.Label(ref wait);
+        a.pause();
+        a.cmp(__word_ptr[rsi], 0);
+        a.je(wait);
+        a.mov(rsi, Used + 8);
+        a.mov(ecx, __dword_ptr[rsi]); // the length the device wrote
+        a.mov(rsi, Buffer);
+        a.Label(ref print);
+        a.mov(al, __byte_ptr[rsi]);
+        guest.PrintAl();
+        a.inc(rsi);
+        a.dec(ecx);
+        a.jnz(print);
+        guest.PowerOff();
+        var descriptor = new byte[16];
+        BitConverter.GetBytes(Buffer).CopyTo(descriptor, 0);
+        BitConverter.GetBytes(64u).CopyTo(descriptor, 8);
+        BitConverter.GetBytes((ushort)2).CopyTo(descriptor, 12); // device-writable
+        guest.Data.Add((Descriptors, descriptor));
+        guest.Data.Add((Available, [0, 0, 1, 0, 0, 0])); // flags 0, idx 1, ring[0] = descriptor 0
+
+        using var machine = Machine(guest, out string kernel, new LinuxMachineOptions { KernelPath = "", CommandLine = "console=ttyS0 console=hvc0" });
+        try
+        {
+            var run = machine.RunAsync(TestContext.Current.CancellationToken);
+            await machine.Console.WriteAsync("to hvc0"u8.ToArray(), TestContext.Current.CancellationToken);
+            var output = new MemoryStream();
+            await machine.Console.CopyToAsync(output, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
+            var exit = await run;
+            Assert.Equal(MachineExitKind.PowerOff, exit.Kind);
+            Assert.Equal("to hvc0", Encoding.ASCII.GetString(output.ToArray()));
+            Assert.All(machine.VirtioDevices, d => Assert.Null(d.LastFault));
+        }
+        finally
+        {
+            File.Delete(kernel);
+        }
+    }
+
+    [Fact]
     public async Task CancellingTheTokenStopsASpinningGuest()
     {
         var guest = new TinyGuest();
