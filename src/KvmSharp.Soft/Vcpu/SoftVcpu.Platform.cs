@@ -218,6 +218,8 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
     {
         while (true)
         {
+            // A sleeping vCPU still answers memory-map changes, or KVM_SET_USER_MEMORY_REGION would wait for it.
+            Resynchronize();
             AcceptInitAndSipi();
             bool canRun = _mpState switch
             {
@@ -268,6 +270,7 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
     {
         while (!_initPending && _sipiVector < 0 && !Cpu.NmiPending)
         {
+            Resynchronize();
             if (Volatile.Read(ref run->ImmediateExit) != 0)
                 return Interrupted(run);
             _wake.Wait(KickPollMilliseconds);

@@ -47,9 +47,9 @@ internal sealed unsafe partial class SoftVcpu
             Cpu.ConsumeStopRequest();
             while (true)
             {
-                UpdateKvmclockIfNeeded();
                 if (Apic is not null && !WaitUntilRunnable(run))
                     return Interrupted(run);
+                UpdateKvmclockIfNeeded();
                 CpuExitReason reason = Cpu.Run(KickPollInstructions);
                 if (reason == CpuExitReason.Io && TryServePortInKernel(ref Cpu.Exit))
                     continue;
@@ -180,7 +180,11 @@ internal sealed unsafe partial class SoftVcpu
     {
         long ticket = Interlocked.Increment(ref _resyncRequested);
         if (Volatile.Read(ref _inRun) != 0)
+        {
             Cpu.RequestStop();
+            // A vCPU asleep in HLT or waiting for INIT/SIPI resynchronizes as it wakes.
+            _wake.Set();
+        }
         return ticket;
     }
 
