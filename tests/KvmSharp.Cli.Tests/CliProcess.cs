@@ -7,7 +7,10 @@ public static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static Result Run(IReadOnlyDictionary<string, string>? environment, params string[] args) => Run(environment, TimeSpan.FromMinutes(2), args);
+
+    /// <summary>Runs kvmsharp, killing it after <paramref name="limit"/> (a Linux boot on a busy machine needs minutes).</summary>
+    public static Result Run(IReadOnlyDictionary<string, string>? environment, TimeSpan limit, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "KvmSharp.Cli.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -20,10 +23,11 @@ public static class CliProcess
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        if (!process.WaitForExit(limit))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kvmsharp {string.Join(' ', args)} did not finish in 2 minutes.");
+            process.WaitForExit();
+            throw new TimeoutException($"kvmsharp {string.Join(' ', args)} did not finish in {limit.TotalMinutes} minutes. It printed:\n{stdout.Result}\n{stderr.Result}");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }

@@ -9,6 +9,7 @@ namespace KvmSharp.Cli.Tests;
 /// being killed with SIGKILL the moment the guest says so: completed writes
 /// are in the host's page cache, not in a buffer of the dead process.
 /// </summary>
+[Collection(LinuxBoots.Name)]
 public class LinuxDataSafetyTests
 {
     private const string Pattern = "KVMSHARP-SYNCED-BEFORE-THE-KILL";

@@ -171,7 +171,13 @@ public class LinuxRunConsoleTests
     [InlineData("TERM")]
     public async Task ASignalStopsTheMachineCleanlyWithExitCode4(string signal)
     {
-        string kernel = Spinning().WriteElf();
+        // The guest says so once it runs, which is after kvmsharp has installed its signal handlers.
+        var guest = new TinyGuest();
+        guest.Print("running\n");
+        var spin = guest.Code.CreateLabel();
+        guest.Code.Label(ref spin);
+        guest.Code.jmp(spin);
+        string kernel = guest.WriteElf();
         string log = Path.Combine(Path.GetTempPath(), $"kvmsharp-console-{Guid.NewGuid():N}.log");
         try
         {
@@ -180,14 +186,13 @@ public class LinuxRunConsoleTests
                 start.ArgumentList.Add(arg);
             using var process = Process.Start(start)!;
             var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-            // The console file appears once the machine is being built; give the vCPU a moment to spin.
-            while (!File.Exists(log) && !process.HasExited)
+            var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            while (!(File.Exists(log) && File.ReadAllText(log).Contains("running")) && !process.HasExited)
                 await Task.Delay(50, TestContext.Current.CancellationToken);
-            await Task.Delay(500, TestContext.Current.CancellationToken);
             Process.Start("kill", ["-" + signal, process.Id.ToString()])!.WaitForExit();
             await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromMinutes(1), TestContext.Current.CancellationToken);
             string output = await stdout;
-            Assert.True(process.ExitCode == 4, $"exit {process.ExitCode}\n{output}");
+            Assert.True(process.ExitCode == 4, $"exit {process.ExitCode}\n{output}\n{await stderr}");
             Assert.Contains($"outcome: {(signal == "INT" ? "Ctrl-C" : "SIGTERM")}", output);
         }
         finally

@@ -26,6 +26,17 @@ public sealed class LinuxMachine : IDisposable
     public const uint FirstVirtioGsi = 16;
     public const int MaxVirtioDevices = 8;
 
+    /// <summary>Where a PC starts after a reset: F000:FFF0, in the reserved BIOS area.</summary>
+    public const ulong ResetVector = 0xFFFF0;
+
+    /// <summary>
+    /// There is no BIOS here, so the reset vector holds the only thing a BIOS
+    /// would do for a guest that jumps there to reboot (Linux's real-mode
+    /// restart does): pulse the reset line, through the i8042 (mov al, 0xFE;
+    /// out 0x64, al; then hlt forever).
+    /// </summary>
+    private static ReadOnlySpan<byte> ResetVectorStub => [0xB0, 0xFE, 0xE6, 0x64, 0xF4, 0xEB, 0xFD];
+
     private readonly Kvm _kvm;
     private readonly GuestRam _ram;
     private readonly KvmSharp.Vm _vm;
@@ -102,6 +113,7 @@ public sealed class LinuxMachine : IDisposable
                 Firmware = AcpiTables.Build(_acpi),
             });
             plan.Load(_vcpus[0], _ram);
+            ResetVectorStub.CopyTo(_ram.Span[(int)ResetVector..]);
         }
         catch
         {
