@@ -93,7 +93,9 @@ public sealed class DiffMachine : IDisposable
         int stop = (int)CodeAddress + code.Length;
         ram[stop] = 0xE6; // out StopPort, al
         ram[stop + 1] = (byte)StopPort;
-        ram.Slice(stop + 2, 16).Fill(0xCC);
+        // Past the stop: HLT, which faults (#GP) at CPL 3 on every engine. INT3 would not do: kvm_pvm and KVM's emulator
+        // deliver it as #BP or #UD whatever the gate's DPL, and 32-bit code without paging can overwrite its own stop.
+        ram.Slice(stop + 2, 16).Fill(0xF4);
         test.InitialData().CopyTo(ram[(int)DataAddress..]);
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
