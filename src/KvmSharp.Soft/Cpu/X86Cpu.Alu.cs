@@ -722,7 +722,10 @@ public sealed unsafe partial class X86Cpu
         if (instruction.Op0Kind != OpKind.Memory) throw Ud();
         int half = is16Bytes ? 8 : 4;
         ulong mask = SizeMask(half);
-        ulong linear = MemoryLinear(ref instruction, half * 2, AccessKind.Write);
+        // CMPXCHG16B's #GP for a misaligned operand comes before the alignment check (#AC).
+        ulong linear = is16Bytes
+            ? SegmentedLinear(MemorySegment(ref instruction), EffectiveAddress(ref instruction), 16, AccessKind.Write)
+            : MemoryLinear(ref instruction, half * 2, AccessKind.Write);
         if (is16Bytes && (linear & 0xF) != 0) throw Gp0();
         ulong expectedLow = Gpr[0] & mask, expectedHigh = Gpr[2] & mask;
         ulong newLow = Gpr[3] & mask, newHigh = Gpr[1] & mask;

@@ -36,8 +36,9 @@ public sealed unsafe partial class X86Cpu
     private ulong ToLinear(int segment, ulong offset, int size, AccessKind kind)
     {
         ulong linear = SegmentedLinear(segment, offset, size, kind);
-        // RFLAGS.AC is clear almost always; the rest of the condition is only looked at when it is set.
-        if ((Rflags & X86.FlagAlignmentCheck) != 0) CheckAlignment(linear, size);
+        // Only an access off its own (power-of-two) size's boundary, or of an odd size, can be misaligned; the rest of
+        // the condition is looked at then.
+        if (size > 1 && ((linear & (ulong)(size - 1) & 15) != 0 || (size & (size - 1)) != 0)) CheckAlignment(linear, size);
         return linear;
     }
 
@@ -58,15 +59,16 @@ public sealed unsafe partial class X86Cpu
     /// <summary>
     /// #AC(0) for a misaligned data access at CPL 3 with CR0.AM and RFLAGS.AC set. Implicit supervisor accesses
     /// (descriptor tables, TSS) are exempt. The required alignment follows the data type (SDM "Alignment Requirements
-    /// by Data Type"): the operand size for words, doublewords and quadwords, 4 for a 48-bit far pointer (6 bytes),
-    /// 8 for an 80-bit x87 value or a 16:64 far pointer (10 bytes). 16-byte operands are not checked here: the forms that
-    /// require alignment raise #GP instead, and the unaligned forms (MOVUPS…) do not fault.
+    /// by Data Type"): the operand size for words, doublewords, quadwords and 16-byte operands (the AMD EPYC checks
+    /// MOVUPS too; the forms that require alignment raise #GP first, see XmmMemoryLinear and CMPXCHG16B), 4 for a
+    /// 48-bit far pointer (6 bytes), 8 for an 80-bit x87 value or a 16:64 far pointer (10 bytes).
     /// </summary>
     private void CheckAlignment(ulong linear, int size)
     {
         if (_cpl != 3 || (Cr0 & X86.Cr0Am) == 0 || _systemAccess) return;
-        ulong mask = size switch { 2 => 1, 4 or 6 => 3, 8 or 10 => 7, _ => 0 };
-        if ((linear & mask) != 0) throw Fault(X86.VectorAlignmentCheck, 0);
+        ulong mask = size switch { 2 => 1, 4 or 6 => 3, 8 or 10 => 7, 16 => 15, _ => 0 };
+        // RFLAGS last: reading it may have to work out lazily kept arithmetic flags.
+        if ((linear & mask) != 0 && (Rflags & X86.FlagAlignmentCheck) != 0) throw Fault(X86.VectorAlignmentCheck, 0);
     }
 
     private ulong ToLinearLegacy(int segment, ulong offset, int size, AccessKind kind)

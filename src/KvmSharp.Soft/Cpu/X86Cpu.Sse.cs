@@ -31,24 +31,35 @@ public sealed unsafe partial class X86Cpu
     {
         if (instruction.GetOpKind(op) == OpKind.Register) return ReadXmm(XmmIndex(instruction.GetOpRegister(op)));
         int size = instruction.MemorySize.GetSize();
-        ulong linear = MemoryLinear(ref instruction, Math.Max(size, 1), AccessKind.Read);
+        ulong linear = XmmMemoryLinear(ref instruction, Math.Max(size, 1), AccessKind.Read, aligned);
         if (size < 16) return Vector128.Create(ReadLinear(linear, size), 0UL);
-        if (aligned && (linear & 15) != 0) throw Gp0();
         ulong low = ReadLinear(linear, 8);
         ulong high = ReadLinear((linear + 8) & LinearMask, 8);
         return Vector128.Create(low, high);
     }
 
+    /// <summary>
+    /// Linear address of an SSE memory operand. A 16-byte form that requires alignment raises #GP when misaligned, before
+    /// any alignment check; the other forms get the #AC check (16 bytes: 16-byte alignment, as the processor checks
+    /// MOVUPS with CR0.AM and RFLAGS.AC at CPL 3).
+    /// </summary>
+    private ulong XmmMemoryLinear(ref Instruction instruction, int size, AccessKind kind, bool aligned)
+    {
+        if (size < 16 || !aligned) return MemoryLinear(ref instruction, size, kind);
+        ulong linear = SegmentedLinear(MemorySegment(ref instruction), EffectiveAddress(ref instruction), size, kind);
+        if ((linear & 15) != 0) throw Gp0();
+        return linear;
+    }
+
     private void WriteXmmMemory(ref Instruction instruction, Vector128<ulong> value, bool aligned)
     {
         int size = instruction.MemorySize.GetSize();
-        ulong linear = MemoryLinear(ref instruction, size, AccessKind.Write);
+        ulong linear = XmmMemoryLinear(ref instruction, size, AccessKind.Write, aligned);
         if (size < 16)
         {
             WriteLinear(linear, size, value.GetElement(0));
             return;
         }
-        if (aligned && (linear & 15) != 0) throw Gp0();
         Span<byte> bytes = stackalloc byte[16];
         BitConverter.TryWriteBytes(bytes, value.GetElement(0));
         BitConverter.TryWriteBytes(bytes[8..], value.GetElement(1));

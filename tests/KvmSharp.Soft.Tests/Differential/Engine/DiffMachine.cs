@@ -84,7 +84,20 @@ public sealed class DiffMachine : IDisposable
     /// <summary>KVM_RUN calls without reaching the stop or a handler after which a run is reported as stuck.</summary>
     public const int MaxExitsPerRun = 64;
 
+    /// <summary>Whether the last run wrote into its own code or the stop after it (possible only without paging).</summary>
+    public bool CodeOverwritten { get; private set; }
+
     public Outcome Run(TestCase test)
+    {
+        var outcome = RunOnce(test);
+        int stop = (int)CodeAddress + test.Code.Length;
+        ReadOnlySpan<byte> ram = _ram.Span;
+        CodeOverwritten = !ram.Slice((int)CodeAddress, test.Code.Length).SequenceEqual(test.Code)
+            || ram[stop] != 0xE6 || ram[stop + 1] != (byte)StopPort || ram.Slice(stop + 2, 16).ContainsAnyExcept((byte)0xF4);
+        return outcome;
+    }
+
+    private Outcome RunOnce(TestCase test)
     {
         Span<byte> ram = _ram.Span;
         _systemArea.CopyTo(ram);
@@ -93,7 +106,9 @@ public sealed class DiffMachine : IDisposable
         int stop = (int)CodeAddress + code.Length;
         ram[stop] = 0xE6; // out StopPort, al
         ram[stop + 1] = (byte)StopPort;
-        ram.Slice(stop + 2, 16).Fill(0xCC);
+        // Past the stop: HLT, which faults (#GP) at CPL 3 on every engine. INT3 would not do: kvm_pvm and KVM's emulator
+        // deliver it as #BP or #UD whatever the gate's DPL, and 32-bit code without paging can overwrite its own stop.
+        ram.Slice(stop + 2, 16).Fill(0xF4);
         test.InitialData().CopyTo(ram[(int)DataAddress..]);
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
