@@ -334,14 +334,23 @@ public sealed unsafe partial class X86Cpu
     private void WriteWide(int index, ulong value, int size) => Gpr[index] = size == 8 ? value : value & 0xFFFFFFFF;
 
     /// <summary>
-    /// A data read through DS/ES/SS in 64-bit mode that hits the TLB, without the general path's checks and calls;
-    /// everything else (other modes, FS/GS, page splits, misses, MMIO) takes <see cref="ReadMemory"/>.
+    /// Whether a data access may skip segmentation: 64-bit mode, no segment base (DS/ES/SS), canonical, within one page,
+    /// and RFLAGS.AC clear (with AC set the general path decides on the alignment check).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool FastDataAccess(ref FastOp op, ulong offset, int size) =>
+        _mode64 && op.MemorySegment < (int)SegmentIndex.FS && (_rflags & X86.FlagAlignmentCheck) == 0
+        && (offset & 0xFFF) + (ulong)size <= 0x1000 && IsCanonical(offset);
+
+    /// <summary>
+    /// A data read that <see cref="FastDataAccess"/> allows and that hits the TLB, without the general path's checks and
+    /// calls; everything else (other modes, FS/GS, page splits, misses, MMIO) takes <see cref="ReadMemory"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong FastRead(ref FastOp op, ref Instruction instruction, int size)
     {
         ulong offset = FastEffectiveAddress(ref op, ref instruction);
-        if (_mode64 && op.MemorySegment < (int)SegmentIndex.FS && (offset & 0xFFF) + (ulong)size <= 0x1000 && IsCanonical(offset))
+        if (FastDataAccess(ref op, offset, size))
         {
             TlbEntry[] tlb = _cpl == 3 && !_systemAccess ? _userTlb : _supervisorTlb;
             ref TlbEntry entry = ref tlb[(int)((offset >> 12) & (TlbSize - 1))];
@@ -357,7 +366,7 @@ public sealed unsafe partial class X86Cpu
     private void FastWrite(ref FastOp op, ref Instruction instruction, int size, ulong value)
     {
         ulong offset = FastEffectiveAddress(ref op, ref instruction);
-        if (_mode64 && op.MemorySegment < (int)SegmentIndex.FS && (offset & 0xFFF) + (ulong)size <= 0x1000 && IsCanonical(offset))
+        if (FastDataAccess(ref op, offset, size))
         {
             TlbEntry[] tlb = _cpl == 3 && !_systemAccess ? _userTlb : _supervisorTlb;
             ref TlbEntry entry = ref tlb[(int)((offset >> 12) & (TlbSize - 1))];
@@ -373,7 +382,7 @@ public sealed unsafe partial class X86Cpu
 
     /// <summary>
     /// Executes a pre-decoded instruction; same semantics as <see cref="Execute"/> for the shapes it accepts (flags may be
-    /// left for <see cref="SettleFlags"/>). Faults are raised before anything is committed, as there. Each group is its
+    /// recorded for <see cref="Rflags"/> to work out). Faults are raised before anything is committed, as there. Each group is its
     /// own small method so the JIT inlines the memory fast paths into every one of them.
     /// </summary>
     private void ExecuteFast(ref FastOp op, ref Instruction instruction)

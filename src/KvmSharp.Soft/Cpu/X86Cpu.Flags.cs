@@ -27,7 +27,9 @@ public sealed unsafe partial class X86Cpu
     // record their operands and result and the six arithmetic flags are worked out only when something reads them:
     // a condition (Jcc/SETcc/CMOVcc), a partial flag update, PUSHF/LAHF, event delivery, or the kernel (KVM_GET_REGS).
     // Invariant: the non-arithmetic bits of _rflags are always current; its arithmetic bits are current only while
-    // _lazyKind is None. Every read of Rflags goes through the property, which settles the flags first.
+    // _lazyKind is None. Every read of Rflags goes through the property, which works the flags out. The getter does not
+    // store what it computed: the kernel may read registers from another thread while Run executes (a torn read, as
+    // before), and a store from there could undo the running CPU's own flag updates.
 
     private ulong _rflags = X86.FlagReserved1;
     private LazyFlagsKind _lazyKind;
@@ -39,11 +41,7 @@ public sealed unsafe partial class X86Cpu
     public ulong Rflags
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get
-        {
-            if (_lazyKind != LazyFlagsKind.None) SettleFlags();
-            return _rflags;
-        }
+        get => _lazyKind == LazyFlagsKind.None ? _rflags : (_rflags & ~X86.ArithmeticFlags) | LazyArithmeticFlags();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         set
         {
@@ -62,15 +60,8 @@ public sealed unsafe partial class X86Cpu
         _lazyResult = result;
     }
 
-    /// <summary>Works the pending arithmetic flags out into <see cref="_rflags"/>.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void SettleFlags()
-    {
-        _rflags = (_rflags & ~X86.ArithmeticFlags) | LazyArithmeticFlags();
-        _lazyKind = LazyFlagsKind.None;
-    }
-
     /// <summary>The six arithmetic flags the recorded instruction produced; the same formulas as <see cref="Compute"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private ulong LazyArithmeticFlags()
     {
         ulong a = _lazyLeft, b = _lazyRight, result = _lazyResult;
@@ -214,7 +205,7 @@ public sealed unsafe partial class X86Cpu
         return result;
     }
 
-    /// <summary>A condition evaluated straight from the recorded operands where that is cheap; else from settled flags.</summary>
+    /// <summary>A condition evaluated straight from the recorded operands where that is cheap; else from the worked-out flags.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool FastCondition(ConditionCode code)
     {

@@ -218,7 +218,7 @@ public sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetArithmeticFlags(ulong flags)
     {
-        // All six are replaced, so pending lazy flags need not be settled first.
+        // All six are replaced, so pending lazy flags need not be worked out first.
         _rflags = (_rflags & ~X86.ArithmeticFlags) | flags;
         _lazyKind = LazyFlagsKind.None;
     }

@@ -356,8 +356,9 @@ public sealed unsafe partial class X86Cpu
     /// <summary>
     /// Runs decoded blocks back to back while nothing needs the outer loop's attention. This loop is the part a
     /// block translator would replace: it only needs <see cref="LookupBlock"/>, <see cref="Execute"/> and the retire rules.
+    /// Kept out of <see cref="Run"/>: inlined there, its loop variables were spilled to the stack for lack of registers.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void ExecuteBlock(ref long remaining)
     {
         bool eventsWaiting = PendingInterruptVector >= 0 || NmiPending || PendingExceptionVector >= 0 || RequestInterruptWindow || _interruptSignaled;
