@@ -592,15 +592,18 @@ public sealed unsafe partial class X86Cpu
     {
         int size = OperandSize(ref instruction, 0);
         ulong source = ReadOperand(ref instruction, 1, size);
+        // The SDM leaves CF, OF, SF, AF and PF undefined; Soft gives what the AMD processor under Host
+        // gives (probed with kvmsharp-fuzz --probe): those cleared but PF, which is the parity of the
+        // index, or set for a zero source. Matching matters because a later RCL/RCR/ADC consumes CF.
         if (source == 0)
         {
-            // Destination unchanged (what both vendors do); ZF=1.
-            Rflags |= X86.FlagZero;
+            // Destination unchanged (what both vendors do).
+            SetArithmeticFlags(X86.FlagZero | X86.FlagParity);
             return;
         }
         int index = forward ? BitOperations.TrailingZeroCount(source) : 63 - BitOperations.LeadingZeroCount(source);
         WriteRegister(instruction.Op0Register, (ulong)index);
-        Rflags &= ~X86.FlagZero;
+        SetArithmeticFlags(SignZeroParity((ulong)index, 1) & X86.FlagParity);
     }
 
     private void ExecuteCountBits(ref Instruction instruction, Mnemonic mnemonic)

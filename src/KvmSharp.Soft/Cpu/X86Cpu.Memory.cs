@@ -67,15 +67,15 @@ public sealed unsafe partial class X86Cpu
     {
         if (_cpl != 3 || (Cr0 & X86.Cr0Am) == 0 || _systemAccess) return;
         ulong mask = size switch { 2 => 1, 4 or 6 => 3, 8 or 10 => 7, 16 => 15, _ => 0 };
-        // RFLAGS last: reading it may have to work out lazily kept arithmetic flags.
-        if ((linear & mask) != 0 && (Rflags & X86.FlagAlignmentCheck) != 0) throw Fault(X86.VectorAlignmentCheck, 0);
+        // _rflags, not Rflags: AC is never kept lazily, and Rflags would work out the arithmetic flags on every access.
+        if ((linear & mask) != 0 && (_rflags & X86.FlagAlignmentCheck) != 0) throw Fault(X86.VectorAlignmentCheck, 0);
     }
 
     private ulong ToLinearLegacy(int segment, ulong offset, int size, AccessKind kind)
     {
         ref SegmentCache s = ref Segments[segment];
         bool stack = segment == (int)SegmentIndex.SS;
-        if (_protectedMode && (Rflags & X86.FlagVm86) == 0)
+        if (_protectedMode && (_rflags & X86.FlagVm86) == 0)
         {
             if (s.Unusable)
                 throw stack ? Fault(X86.VectorStackFault, 0) : Gp0();
