@@ -65,4 +65,48 @@ public class AlignmentCheckTests
     [Fact]
     public void MisalignedMovaps_IsGpEvenWithAlignmentChecking() =>
         Assert.Equal(X86.VectorGeneralProtection, RunCode(3, true, true, a => a.movaps(xmm0, __xmmword_ptr[rbx + 8])));
+
+    /// <summary>
+    /// The check must hold on every path, including pre-decoded fast paths that hit the TLB: a misaligned load, store
+    /// and push run first with AC clear (warming the block and the TLB), then again after POPFQ sets AC.
+    /// </summary>
+    [Theory]
+    [InlineData("load")]
+    [InlineData("store")]
+    [InlineData("push")]
+    public void MisalignedAccessInAWarmLoop_FaultsOnceAcIsSet(string access)
+    {
+        void Access(Assembler a)
+        {
+            switch (access)
+            {
+                case "load": a.mov(rax, __qword_ptr[rbx + 1]); break;
+                case "store": a.mov(__qword_ptr[rbx + 1], rax); break;
+                default: a.push(rax); a.pop(rax); break;
+            }
+        }
+        using var m = Machine(cpl: 3, am: true, ac: false, a =>
+        {
+            if (access == "push") a.sub(rsp, 1);
+            for (int pass = 0; pass < 2; pass++)
+            {
+                Label loop = a.CreateLabel();
+                a.mov(ecx, 100);
+                a.Label(ref loop);
+                Access(a);
+                a.dec(ecx);
+                a.jne(loop);
+                if (pass == 0)
+                {
+                    a.pushfq();
+                    a.or(__qword_ptr[rsp], (int)X86.FlagAlignmentCheck);
+                    a.popfq();
+                }
+            }
+            a.hlt();
+        });
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorAlignmentCheck), m.Cpu.Rip);
+        Assert.Equal(100UL, m.Cpu.Gpr[1] & 0xFFFFFFFF); // the first iteration of the second pass
+    }
 }
