@@ -73,7 +73,22 @@ internal sealed unsafe partial class SoftVcpu : SoftObject
         _run = null;
     }
 
+    /// <summary>
+    /// KVM's vcpu->mutex: every vCPU ioctl holds it, KVM_RUN for the whole run,
+    /// so another thread's ioctl waits for the run to return and never sees
+    /// half-executed state. x86 KVM has no asynchronous vCPU ioctls, so none skip
+    /// it. Kicks do not need it: they write immediate_exit in the shared run
+    /// block, which the run loop polls.
+    /// </summary>
+    private readonly Lock _ioctlLock = new();
+
     public override int Ioctl(ulong request, nint arg)
+    {
+        lock (_ioctlLock)
+            return Dispatch(request, arg);
+    }
+
+    private int Dispatch(ulong request, nint arg)
     {
         if (request == KVM_RUN)
             return Run();
