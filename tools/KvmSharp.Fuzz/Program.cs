@@ -11,12 +11,12 @@ namespace KvmSharp.Fuzz;
 public static class Program
 {
     private const string Usage =
-        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
+        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
         "  --minutes M   run for M minutes (default 1; decimals allowed)\n" +
         "  --count N     stop after N sequences instead\n" +
         "  --seed S      generator seed (default: random, printed)\n" +
-        "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3) or pm32 (32-bit protected mode\n" +
-        "                with paging, CPL 3)\n" +
+        "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3), pm32 (32-bit protected mode\n" +
+        "                without paging, CPL 3) or pm16 (16-bit code and stack segments in protected mode, CPL 3)\n" +
         "  --vectors     the vectors file (default: tests/KvmSharp.Soft.Tests/Differential/vectors.txt of the repository around the current directory)\n" +
         "  --mask-flags  RFLAGS bits to leave out of comparisons, to look past a known bug (e.g. 0x10000)\n" +
         "  --dry-run     print new vectors instead of appending them\n" +
@@ -116,7 +116,7 @@ public static class Program
     private static int Probe(string hex, GuestMode mode, string? vectorsPath)
     {
         var gprs = new ulong[TestCase.GprCount];
-        gprs[4] = DiffMachine.UserStackTop;
+        gprs[4] = DiffMachine.StackTop(mode.Bitness());
         if (mode == GuestMode.Long64) gprs[15] = DiffMachine.DataAddress;
         var test = new TestCase(mode, 1, gprs, 0x3002, hex.Split(',').Select(Convert.FromHexString).ToList());
         using var runner = new DifferentialRunner();

@@ -36,7 +36,7 @@ public sealed class DifferentialRunner : IDisposable
     /// where the processor and Soft execute it. Such a run says nothing about Soft.
     /// </summary>
     private bool IsEmulatorGapAfterSelfModification(TestCase test, Outcome host) =>
-        test.Mode == GuestMode.Protected32 && _host.CodeOverwritten && host.Kind == OutcomeKind.Exception && host.Vector == 6;
+        test.Mode.IsProtectedModeWithoutPaging() && _host.CodeOverwritten && host.Kind == OutcomeKind.Exception && host.Vector == 6;
 
     public Outcome RunHost(TestCase test) => _host.Run(test);
 
