@@ -22,7 +22,7 @@ public static class Program
         "  --dry-run     print new vectors instead of appending them\n" +
         "  --probe HEX   run one sequence (instructions as hex, comma-separated) on both kernels, print both outcomes,\n" +
         "                and append it as a vector when they differ (unless --dry-run)\n" +
-        "  --stats       print how often each mnemonic was generated";
+        "  --stats       print how often each mnemonic was generated and how the runs ended on Host";
 
     public static int Main(string[] args)
     {
@@ -85,6 +85,7 @@ public static class Program
         var generator = new SequenceGenerator(seed, mode);
         var clock = Stopwatch.StartNew();
         var histogram = new Dictionary<string, long>();
+        var ends = new Dictionary<string, long>();
         var deadline = TimeSpan.FromMinutes(minutes);
         long sequences = 0, mismatches = 0, written = 0;
         while (sequences < count && (count != long.MaxValue || clock.Elapsed < deadline))
@@ -95,6 +96,11 @@ public static class Program
                     histogram[step.Instruction.Mnemonic.ToString()] = histogram.GetValueOrDefault(step.Instruction.Mnemonic.ToString()) + 1;
             var comparison = runner.Compare(test);
             sequences++;
+            if (stats)
+            {
+                string end = comparison.Host.Kind == OutcomeKind.Exception ? $"exception{comparison.Host.Vector}" : comparison.Host.Kind.ToString().ToLowerInvariant();
+                ends[end] = ends.GetValueOrDefault(end) + 1;
+            }
             if (comparison.Matches) continue;
             mismatches++;
             var minimal = runner.Minimize(comparison);
@@ -108,7 +114,10 @@ public static class Program
             else File.AppendAllText(vectorsPath, vector.Format() + "\n");
         }
         if (stats)
+        {
+            Console.WriteLine("# host ends: " + string.Join(" ", ends.OrderByDescending(p => p.Value).Select(p => $"{p.Key}:{p.Value}")));
             Console.WriteLine("# " + string.Join(" ", histogram.OrderByDescending(p => p.Value).Select(p => $"{p.Key.ToLowerInvariant()}:{p.Value}")));
+        }
         Console.WriteLine($"sequences {sequences} runs {runner.Runs} instructions {runner.Instructions} kvm-pvm-artefacts {runner.Incomparable} mismatching {mismatches} new-vectors {written} seconds {clock.Elapsed.TotalSeconds:F1}");
         return 0;
     }

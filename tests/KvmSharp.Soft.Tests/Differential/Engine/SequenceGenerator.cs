@@ -371,17 +371,18 @@ public sealed class SequenceGenerator
                 _ => (Register.BP, Register.DI),
             };
             int split = _rng.Below(0x400);
-            int baseValue = _rng.Below(Math.Max(1, offset - split + 1));
+            // Half the time the sum passes 0xFFFF: a 16-bit effective address wraps to the data page.
+            int baseValue = _rng.Chance(50) ? 0x8000 + _rng.Below(0x8000) : _rng.Below(Math.Max(1, offset - split + 1));
             _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, baseRegister.GetFullRegister32(), (uint)baseValue))!);
-            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, index.GetFullRegister32(), (uint)(offset - split - baseValue)))!);
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, index.GetFullRegister32(), (uint)((offset - split - baseValue) & 0xFFFF)))!);
             return new MemoryOperand(baseRegister, index, 1, split, 2);
         }
         if (roll < 35)
         {
             // 32-bit addressing in 16-bit code: the full base register counts, not just its low half.
             var base32 = RandomRegister(4);
-            int split = _rng.Below(0x800);
-            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, base32, (uint)(offset - split + (offset >= split ? 0 : 0x1_0000))))!);
+            int split = _rng.Below(offset + 1);
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, base32, (uint)(offset - split)))!);
             return new MemoryOperand(base32, split, 4);
         }
         return new MemoryOperand(Register.None, Register.None, 1, offset, 2);
