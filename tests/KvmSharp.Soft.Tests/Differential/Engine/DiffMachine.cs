@@ -46,7 +46,7 @@ public sealed class DiffMachine : IDisposable
 
     private const ulong Pml4 = 0x1000, Pdpt = 0x2000, PageDirectory = 0x3000, Gdt = 0x4000, Tss = 0x5000, Idt = 0x8000;
     private const ulong HandlerBase = 0x9000, KernelStackTop = 0x8_0000;
-    private const ulong Idt32 = 0xD000, Tss32 = 0xE000;
+    private const ulong Idt32 = 0xD000, Tss32 = 0xE000, InterruptVectorTable = 0xC000;
     private const int SystemAreaEnd = 0x1_1000;
     private const ushort KernelCs = 0x08, KernelDs = 0x10, UserCs32 = 0x1B, UserDs = 0x23, UserCs64 = 0x2B, TssSelector = 0x30;
     private const ushort KernelCs32 = 0x40, Tss32Selector = 0x48, UserCs16 = 0x53, UserDs16 = 0x5B;
@@ -127,7 +127,7 @@ public sealed class DiffMachine : IDisposable
 
         if (test.Mode.IsProtectedModeWithoutPaging()) RecreateVm();
         _vcpu.SetSregs(UserSregs(test.Mode));
-        _frameWidth = test.Mode.IsProtectedModeWithoutPaging() ? 4 : 8;
+        _frameWidth = test.Mode == GuestMode.Real16 ? 2 : test.Mode.IsProtectedModeWithoutPaging() ? 4 : 8;
         var regs = new KvmRegs { Rip = CodeStart(test.Bitness), Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
@@ -162,6 +162,7 @@ public sealed class DiffMachine : IDisposable
 
     private Outcome ExceptionSnapshot()
     {
+        if (_frameWidth == 2) return RealModeExceptionSnapshot();
         var regs = _vcpu.GetRegs();
         ulong handler = regs.Rip - 1 - HandlerBase;
         if (regs.Rip <= HandlerBase || handler >= 256 * 16 || handler % 16 != 0)
@@ -187,6 +188,32 @@ public sealed class DiffMachine : IDisposable
         ulong cr2 = vector == 14 ? _vcpu.GetSregs().Cr2 : 0;
         return new Outcome(OutcomeKind.Exception, detail, vector, errorCode, cr2, gprs, rip, rflags,
             _ram.Span.Slice((int)DataAddress, DataSize).ToArray());
+    }
+
+    /// <summary>
+    /// Real mode has no privilege levels and no error codes: the handler's IP, FLAGS, CS frame is on the user's
+    /// stack (inside the compared data page), and a HLT in the sequence itself just halts.
+    /// </summary>
+    private Outcome RealModeExceptionSnapshot()
+    {
+        var regs = _vcpu.GetRegs();
+        ulong linear = _vcpu.GetSregs().Cs.Base + regs.Rip - 1;
+        ulong handler = linear - HandlerBase;
+        if (linear < HandlerBase || handler >= 256 * 16 || handler % 16 != 0)
+            return Snapshot(OutcomeKind.OtherExit, $"hlt at 0x{regs.Rip:x}");
+        int vector = (int)(handler / 16);
+        ulong sp = regs.Rsp & 0xFFFF;
+        ulong Read(ulong slot) => BinaryPrimitives.ReadUInt16LittleEndian(_ram.Span[(int)(DataAddress + ((sp + slot * 2) & 0xFFFF))..]);
+        ulong ip = Read(0), cs = Read(1), flags = Read(2);
+        var gprs = Gprs(regs);
+        gprs[4] = (regs.Rsp & ~0xFFFFUL) | ((sp + 6) & 0xFFFF);
+        // The frame is reported as RIP and RFLAGS (where undefined flags are masked); left in the data it would
+        // compare the FLAGS image's undefined bits too.
+        var data = _ram.Span.Slice((int)DataAddress, DataSize).ToArray();
+        for (ulong i = 0; i < 6; i++)
+            if (((sp + i) & 0xFFFF) < DataSize) data[(sp + i) & 0xFFFF] = 0;
+        return new Outcome(OutcomeKind.Exception, cs == 0 ? "" : $"from cs 0x{cs:x}", vector, 0, 0, gprs, ip,
+            (regs.Rflags & ~0xFFFFUL) | flags, data);
     }
 
     private KvmSregs UserSregs(GuestMode mode)
@@ -222,6 +249,17 @@ public sealed class DiffMachine : IDisposable
             var data16 = new KvmSegment { Selector = UserDs16, Base = DataAddress, Limit = 0xFFFF, Type = 3, Present = 1, Dpl = 3, S = 1 };
             s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data16;
         }
+        if (mode == GuestMode.Real16)
+        {
+            // Selectors 0: the hidden bases are what counts, and a real-mode interrupt pushes CS = 0.
+            s.Cs = new KvmSegment { Base = CodeAddress, Limit = 0xFFFF, Type = 11, Present = 1, S = 1 };
+            var data16 = new KvmSegment { Base = DataAddress, Limit = 0xFFFF, Type = 3, Present = 1, S = 1 };
+            s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data16;
+            s.Tr = new KvmSegment { Limit = 0xFFFF, Type = 11, Present = 1 };
+            s.Idt = new KvmDtable { Base = InterruptVectorTable, Limit = 0x3FF };
+            s.Cr0 = 0x10; // ET
+            s.Cr4 = 0;
+        }
         return s;
     }
 
@@ -255,6 +293,9 @@ public sealed class DiffMachine : IDisposable
         ram[(int)Tss + 0x68 + 8192] = 0xFF;
 
         Build32BitProtectedMode(ram);
+        // Real mode's vector table: segment 0x900, offset 16·vector, the same handlers.
+        for (int vector = 0; vector < 256; vector++)
+            BinaryPrimitives.WriteUInt32LittleEndian(ram[(int)(InterruptVectorTable + (ulong)vector * 4)..], (uint)(vector * 16) | (uint)(HandlerBase >> 4) << 16);
 
         for (int vector = 0; vector < 256; vector++)
         {

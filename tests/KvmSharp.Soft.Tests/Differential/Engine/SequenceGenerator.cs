@@ -528,7 +528,9 @@ public sealed class SequenceGenerator
             case 2:
                 // A store through CS, which is execute/read only: #GP(0).
                 return [Encode(Instruction.Create(Code.Mov_rm16_r16, new MemoryOperand(Register.None, Register.None, 1, offset, 2, false, Register.CS), Register.BX))!];
-            case 3:
+            // Not in real mode: there the #SS's own frame does not fit either and the processor shuts down (as Soft
+            // does), while KVM's emulator pushes the frame without a limit check and delivers the #SS.
+            case 3 when _mode != GuestMode.Real16:
                 // A push whose word straddles SS's limit (SP = 1 wraps to 0xFFFF): #SS(0).
                 return
                 [

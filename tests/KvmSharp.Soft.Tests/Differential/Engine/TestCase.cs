@@ -14,6 +14,11 @@ public enum GuestMode
     /// address and 16-bit data and stack segments (B=0) based at the data address, so offsets, IP and SP are 16-bit.
     /// </summary>
     Protected16 = 1016,
+    /// <summary>
+    /// Real mode (CR0.PE=0) with CS's hidden base at the code address and DS/ES/FS/GS/SS's at the data address (as
+    /// KVM_SET_SREGS can load them); exceptions go through a real-mode interrupt vector table.
+    /// </summary>
+    Real16 = 16,
 }
 
 public static class GuestModes
@@ -21,12 +26,12 @@ public static class GuestModes
     public static int Bitness(this GuestMode mode) => mode switch
     {
         GuestMode.Long64 => 64,
-        GuestMode.Protected16 => 16,
+        GuestMode.Protected16 or GuestMode.Real16 => 16,
         _ => 32,
     };
 
     /// <summary>Whether the mode runs without paging (and through KVM's emulator on kvm_pvm), each run in a fresh VM.</summary>
-    public static bool IsProtectedModeWithoutPaging(this GuestMode mode) => mode is GuestMode.Protected32 or GuestMode.Protected16;
+    public static bool IsProtectedModeWithoutPaging(this GuestMode mode) => mode is GuestMode.Protected32 or GuestMode.Protected16 or GuestMode.Real16;
 
     /// <summary>How vectors.txt and the fuzzer's --mode name the mode.</summary>
     public static string Tag(this GuestMode mode) => mode switch
@@ -35,6 +40,7 @@ public static class GuestModes
         GuestMode.Compat32 => "32",
         GuestMode.Protected32 => "pm32",
         GuestMode.Protected16 => "pm16",
+        GuestMode.Real16 => "rm16",
         _ => throw new ArgumentOutOfRangeException(nameof(mode)),
     };
 
@@ -44,7 +50,8 @@ public static class GuestModes
         "32" => GuestMode.Compat32,
         "pm32" => GuestMode.Protected32,
         "pm16" => GuestMode.Protected16,
-        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32, pm32 or pm16)."),
+        "rm16" => GuestMode.Real16,
+        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32, pm32, pm16 or rm16)."),
     };
 }
 
