@@ -125,9 +125,9 @@ public sealed class DiffMachine : IDisposable
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
 
-        if (test.Mode.IsProtectedModeWithoutPaging()) RecreateVm();
+        if (test.Mode.RunsWithoutPaging()) RecreateVm();
         _vcpu.SetSregs(UserSregs(test.Mode));
-        _frameWidth = test.Mode == GuestMode.Real16 ? 2 : test.Mode.IsProtectedModeWithoutPaging() ? 4 : 8;
+        _frameWidth = test.Mode == GuestMode.Real16 ? 2 : test.Mode.RunsWithoutPaging() ? 4 : 8;
         var regs = new KvmRegs { Rip = CodeStart(test.Bitness), Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
@@ -233,7 +233,7 @@ public sealed class DiffMachine : IDisposable
         s.Cr3 = Pml4;
         s.Cr4 = 0x620; // OSXMMEXCPT OSFXSR PAE
         s.Efer = 0x500; // LMA LME
-        if (mode.IsProtectedModeWithoutPaging())
+        if (mode.RunsWithoutPaging())
         {
             s.Tr = new KvmSegment { Selector = Tss32Selector, Base = Tss32, Limit = 0x2068, Type = 11, Present = 1 };
             s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x5F };

@@ -30,8 +30,8 @@ public static class GuestModes
         _ => 32,
     };
 
-    /// <summary>Whether the mode runs without paging (and through KVM's emulator on kvm_pvm), each run in a fresh VM.</summary>
-    public static bool IsProtectedModeWithoutPaging(this GuestMode mode) => mode is GuestMode.Protected32 or GuestMode.Protected16 or GuestMode.Real16;
+    /// <summary>Whether the mode runs without paging (real mode or protected mode; through KVM's emulator on kvm_pvm), each run in a fresh VM.</summary>
+    public static bool RunsWithoutPaging(this GuestMode mode) => mode is GuestMode.Protected32 or GuestMode.Protected16 or GuestMode.Real16;
 
     /// <summary>How vectors.txt and the fuzzer's --mode name the mode.</summary>
     public static string Tag(this GuestMode mode) => mode switch
