@@ -11,18 +11,19 @@ namespace KvmSharp.Fuzz;
 public static class Program
 {
     private const string Usage =
-        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
+        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16|rm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
         "  --minutes M   run for M minutes (default 1; decimals allowed)\n" +
         "  --count N     stop after N sequences instead\n" +
         "  --seed S      generator seed (default: random, printed)\n" +
-        "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3) or pm32 (32-bit protected mode\n" +
-        "                with paging, CPL 3)\n" +
+        "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3), pm32 (32-bit protected mode\n" +
+        "                without paging, CPL 3), pm16 (16-bit code and stack segments in protected mode, CPL 3) or rm16\n" +
+        "                (real mode, segment bases at the code and data pages)\n" +
         "  --vectors     the vectors file (default: tests/KvmSharp.Soft.Tests/Differential/vectors.txt of the repository around the current directory)\n" +
         "  --mask-flags  RFLAGS bits to leave out of comparisons, to look past a known bug (e.g. 0x10000)\n" +
         "  --dry-run     print new vectors instead of appending them\n" +
         "  --probe HEX   run one sequence (instructions as hex, comma-separated) on both kernels, print both outcomes,\n" +
         "                and append it as a vector when they differ (unless --dry-run)\n" +
-        "  --stats       print how often each mnemonic was generated";
+        "  --stats       print how often each mnemonic was generated and how the runs ended on Host";
 
     public static int Main(string[] args)
     {
@@ -85,6 +86,7 @@ public static class Program
         var generator = new SequenceGenerator(seed, mode);
         var clock = Stopwatch.StartNew();
         var histogram = new Dictionary<string, long>();
+        var ends = new Dictionary<string, long>();
         var deadline = TimeSpan.FromMinutes(minutes);
         long sequences = 0, mismatches = 0, written = 0;
         while (sequences < count && (count != long.MaxValue || clock.Elapsed < deadline))
@@ -95,6 +97,11 @@ public static class Program
                     histogram[step.Instruction.Mnemonic.ToString()] = histogram.GetValueOrDefault(step.Instruction.Mnemonic.ToString()) + 1;
             var comparison = runner.Compare(test);
             sequences++;
+            if (stats)
+            {
+                string end = comparison.Host.Kind == OutcomeKind.Exception ? $"exception{comparison.Host.Vector}" : comparison.Host.Kind.ToString().ToLowerInvariant();
+                ends[end] = ends.GetValueOrDefault(end) + 1;
+            }
             if (comparison.Matches) continue;
             mismatches++;
             var minimal = runner.Minimize(comparison);
@@ -108,7 +115,10 @@ public static class Program
             else File.AppendAllText(vectorsPath, vector.Format() + "\n");
         }
         if (stats)
+        {
+            Console.WriteLine("# host ends: " + string.Join(" ", ends.OrderByDescending(p => p.Value).Select(p => $"{p.Key}:{p.Value}")));
             Console.WriteLine("# " + string.Join(" ", histogram.OrderByDescending(p => p.Value).Select(p => $"{p.Key.ToLowerInvariant()}:{p.Value}")));
+        }
         Console.WriteLine($"sequences {sequences} runs {runner.Runs} instructions {runner.Instructions} kvm-pvm-artefacts {runner.Incomparable} mismatching {mismatches} new-vectors {written} seconds {clock.Elapsed.TotalSeconds:F1}");
         return 0;
     }
@@ -116,7 +126,7 @@ public static class Program
     private static int Probe(string hex, GuestMode mode, string? vectorsPath)
     {
         var gprs = new ulong[TestCase.GprCount];
-        gprs[4] = DiffMachine.UserStackTop;
+        gprs[4] = DiffMachine.StackTop(mode.Bitness());
         if (mode == GuestMode.Long64) gprs[15] = DiffMachine.DataAddress;
         var test = new TestCase(mode, 1, gprs, 0x3002, hex.Split(',').Select(Convert.FromHexString).ToList());
         using var runner = new DifferentialRunner();

@@ -32,12 +32,24 @@ public sealed class DiffMachine : IDisposable
     public const ulong SupervisorAddress = 0x1000;
     public const ushort StopPort = 0xF4;
 
+    /// <summary>
+    /// Where the code starts as the code sees it: its linear address, except in 16-bit mode, where the code segment's
+    /// base is <see cref="CodeAddress"/> and IP starts at 0 (a 16-bit IP cannot hold 0x200000).
+    /// </summary>
+    public static ulong CodeStart(int bitness) => bitness == 16 ? 0 : CodeAddress;
+
+    /// <summary>Where the data page starts as the code sees it (in 16-bit mode DS, ES and SS are based at <see cref="DataAddress"/>).</summary>
+    public static ulong DataStart(int bitness) => bitness == 16 ? 0 : DataAddress;
+
+    /// <summary>The initial stack pointer as the code sees it.</summary>
+    public static ulong StackTop(int bitness) => UserStackTop - DataAddress + DataStart(bitness);
+
     private const ulong Pml4 = 0x1000, Pdpt = 0x2000, PageDirectory = 0x3000, Gdt = 0x4000, Tss = 0x5000, Idt = 0x8000;
     private const ulong HandlerBase = 0x9000, KernelStackTop = 0x8_0000;
-    private const ulong Idt32 = 0xD000, Tss32 = 0xE000;
+    private const ulong Idt32 = 0xD000, Tss32 = 0xE000, InterruptVectorTable = 0xC000;
     private const int SystemAreaEnd = 0x1_1000;
     private const ushort KernelCs = 0x08, KernelDs = 0x10, UserCs32 = 0x1B, UserDs = 0x23, UserCs64 = 0x2B, TssSelector = 0x30;
-    private const ushort KernelCs32 = 0x40, Tss32Selector = 0x48;
+    private const ushort KernelCs32 = 0x40, Tss32Selector = 0x48, UserCs16 = 0x53, UserDs16 = 0x5B;
     private static readonly int[] s_vectorsWithErrorCode = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
     private readonly Kvm _kvm;
@@ -113,10 +125,10 @@ public sealed class DiffMachine : IDisposable
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
 
-        if (test.Mode == GuestMode.Protected32) RecreateVm();
+        if (test.Mode.RunsWithoutPaging()) RecreateVm();
         _vcpu.SetSregs(UserSregs(test.Mode));
-        _frameWidth = test.Mode == GuestMode.Protected32 ? 4 : 8;
-        var regs = new KvmRegs { Rip = CodeAddress, Rflags = test.Rflags };
+        _frameWidth = test.Mode == GuestMode.Real16 ? 2 : test.Mode.RunsWithoutPaging() ? 4 : 8;
+        var regs = new KvmRegs { Rip = CodeStart(test.Bitness), Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
 
@@ -150,6 +162,7 @@ public sealed class DiffMachine : IDisposable
 
     private Outcome ExceptionSnapshot()
     {
+        if (_frameWidth == 2) return RealModeExceptionSnapshot();
         var regs = _vcpu.GetRegs();
         ulong handler = regs.Rip - 1 - HandlerBase;
         if (regs.Rip <= HandlerBase || handler >= 256 * 16 || handler % 16 != 0)
@@ -171,10 +184,36 @@ public sealed class DiffMachine : IDisposable
         ulong rip = Read(0), cs = Read(1), rflags = Read(2), rsp = Read(3);
         var gprs = Gprs(regs);
         gprs[4] = rsp;
-        string detail = cs is UserCs64 or UserCs32 ? "" : $"from cs 0x{cs:x}";
+        string detail = cs is UserCs64 or UserCs32 or UserCs16 ? "" : $"from cs 0x{cs:x}";
         ulong cr2 = vector == 14 ? _vcpu.GetSregs().Cr2 : 0;
         return new Outcome(OutcomeKind.Exception, detail, vector, errorCode, cr2, gprs, rip, rflags,
             _ram.Span.Slice((int)DataAddress, DataSize).ToArray());
+    }
+
+    /// <summary>
+    /// Real mode has no privilege levels and no error codes: the handler's IP, FLAGS, CS frame is on the user's
+    /// stack (inside the compared data page), and a HLT in the sequence itself just halts.
+    /// </summary>
+    private Outcome RealModeExceptionSnapshot()
+    {
+        var regs = _vcpu.GetRegs();
+        ulong linear = _vcpu.GetSregs().Cs.Base + regs.Rip - 1;
+        ulong handler = linear - HandlerBase;
+        if (linear < HandlerBase || handler >= 256 * 16 || handler % 16 != 0)
+            return Snapshot(OutcomeKind.OtherExit, $"hlt at 0x{regs.Rip:x}");
+        int vector = (int)(handler / 16);
+        ulong sp = regs.Rsp & 0xFFFF;
+        ulong Read(ulong slot) => BinaryPrimitives.ReadUInt16LittleEndian(_ram.Span[(int)(DataAddress + ((sp + slot * 2) & 0xFFFF))..]);
+        ulong ip = Read(0), cs = Read(1), flags = Read(2);
+        var gprs = Gprs(regs);
+        gprs[4] = (regs.Rsp & ~0xFFFFUL) | ((sp + 6) & 0xFFFF);
+        // The frame is reported as RIP and RFLAGS (where undefined flags are masked); left in the data it would
+        // compare the FLAGS image's undefined bits too.
+        var data = _ram.Span.Slice((int)DataAddress, DataSize).ToArray();
+        for (ulong i = 0; i < 6; i++)
+            if (((sp + i) & 0xFFFF) < DataSize) data[(sp + i) & 0xFFFF] = 0;
+        return new Outcome(OutcomeKind.Exception, cs == 0 ? "" : $"from cs 0x{cs:x}", vector, 0, 0, gprs, ip,
+            (regs.Rflags & ~0xFFFFUL) | flags, data);
     }
 
     private KvmSregs UserSregs(GuestMode mode)
@@ -194,15 +233,32 @@ public sealed class DiffMachine : IDisposable
         s.Cr3 = Pml4;
         s.Cr4 = 0x620; // OSXMMEXCPT OSFXSR PAE
         s.Efer = 0x500; // LMA LME
-        if (mode == GuestMode.Protected32)
+        if (mode.RunsWithoutPaging())
         {
             s.Tr = new KvmSegment { Selector = Tss32Selector, Base = Tss32, Limit = 0x2068, Type = 11, Present = 1 };
-            s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x4F };
+            s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x5F };
             s.Idt = new KvmDtable { Base = Idt32, Limit = 0x7FF };
             s.Cr0 = 0x0005_0033; // AM WP NE ET MP PE
             s.Cr3 = 0;
             s.Cr4 = 0x600; // OSXMMEXCPT OSFXSR
             s.Efer = 0;
+        }
+        if (mode == GuestMode.Protected16)
+        {
+            s.Cs = new KvmSegment { Selector = UserCs16, Base = CodeAddress, Limit = 0xFFFF, Type = 11, Present = 1, Dpl = 3, S = 1 };
+            var data16 = new KvmSegment { Selector = UserDs16, Base = DataAddress, Limit = 0xFFFF, Type = 3, Present = 1, Dpl = 3, S = 1 };
+            s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data16;
+        }
+        if (mode == GuestMode.Real16)
+        {
+            // Selectors 0: the hidden bases are what counts, and a real-mode interrupt pushes CS = 0.
+            s.Cs = new KvmSegment { Base = CodeAddress, Limit = 0xFFFF, Type = 11, Present = 1, S = 1 };
+            var data16 = new KvmSegment { Base = DataAddress, Limit = 0xFFFF, Type = 3, Present = 1, S = 1 };
+            s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data16;
+            s.Tr = new KvmSegment { Limit = 0xFFFF, Type = 11, Present = 1 };
+            s.Idt = new KvmDtable { Base = InterruptVectorTable, Limit = 0x3FF };
+            s.Cr0 = 0x10; // ET
+            s.Cr4 = 0;
         }
         return s;
     }
@@ -227,6 +283,9 @@ public sealed class DiffMachine : IDisposable
 
         Write64(ram, Gdt + KernelCs32, 0x00CF_9B00_0000_FFFF);
         Write64(ram, Gdt + Tss32Selector, 0x0000_8B00_E000_2068);
+        // The 16-bit mode's segments (loaded through KVM_SET_SREGS; here so that their selectors name real descriptors).
+        Write64(ram, Gdt + (UserCs16 & ~3), 0x0000_FB20_0000_FFFF);
+        Write64(ram, Gdt + (UserDs16 & ~3), 0x0000_F340_0000_FFFF);
 
         Write64(ram, Tss + 4, KernelStackTop);
         // kvm_pvm checks the I/O bitmap even at IOPL 3, so every port is allowed in it.
@@ -234,6 +293,9 @@ public sealed class DiffMachine : IDisposable
         ram[(int)Tss + 0x68 + 8192] = 0xFF;
 
         Build32BitProtectedMode(ram);
+        // Real mode's vector table: segment 0x900, offset 16·vector, the same handlers.
+        for (int vector = 0; vector < 256; vector++)
+            BinaryPrimitives.WriteUInt32LittleEndian(ram[(int)(InterruptVectorTable + (ulong)vector * 4)..], (uint)(vector * 16) | (uint)(HandlerBase >> 4) << 16);
 
         for (int vector = 0; vector < 256; vector++)
         {

@@ -19,11 +19,12 @@ public static class FlagAnalysis
     {
         var steps = new List<Step>();
         var decoder = Decoder.Create(bitness, new ByteArrayCodeReader(code));
-        decoder.IP = DiffMachine.CodeAddress;
+        ulong start = DiffMachine.CodeStart(bitness);
+        decoder.IP = start;
         ulong undefined = 0;
-        while (decoder.IP < DiffMachine.CodeAddress + (ulong)code.Length)
+        while (decoder.IP < start + (ulong)code.Length)
         {
-            int offset = (int)(decoder.IP - DiffMachine.CodeAddress);
+            int offset = (int)(decoder.IP - start);
             decoder.Decode(out var instruction);
             bool reads = (ToRflags(instruction.RflagsRead) & undefined) != 0;
             ulong after = Apply(instruction, undefined);
@@ -39,7 +40,7 @@ public static class FlagAnalysis
         ulong undefined = 0;
         foreach (var step in Analyze(code, bitness))
         {
-            if (DiffMachine.CodeAddress + (ulong)step.Offset >= rip)
+            if (DiffMachine.CodeStart(bitness) + (ulong)step.Offset >= rip)
                 return step.UndefinedBefore;
             undefined = step.UndefinedAfter;
         }

@@ -30,9 +30,10 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         // The instruction where the kernels part: the one that faulted on either side, else the last one before the earlier stop.
         ulong divergence = Math.Min(host.Rip, soft.Rip);
         bool faulted = host.Kind == OutcomeKind.Exception || soft.Kind == OutcomeKind.Exception;
-        var culprit = faulted && steps.Any(s => DiffMachine.CodeAddress + (ulong)s.Offset == divergence)
-            ? steps.First(s => DiffMachine.CodeAddress + (ulong)s.Offset == divergence)
-            : steps.LastOrDefault(s => DiffMachine.CodeAddress + (ulong)s.Offset < divergence);
+        ulong start = DiffMachine.CodeStart(comparison.Test.Bitness);
+        var culprit = faulted && steps.Any(s => start + (ulong)s.Offset == divergence)
+            ? steps.First(s => start + (ulong)s.Offset == divergence)
+            : steps.LastOrDefault(s => start + (ulong)s.Offset < divergence);
         if (culprit.Instruction.Code == Code.INVALID && steps.Count > 0) culprit = steps[^1];
         var instruction = culprit.Instruction;
         int width = instruction.OpCount == 0 ? 0

@@ -29,18 +29,21 @@ public sealed class SequenceGenerator
         Mnemonic.Setl, Mnemonic.Setge, Mnemonic.Setle, Mnemonic.Setg,
     ];
 
-    private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32) };
+    private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
     private static readonly int[] s_shiftCounts = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255];
 
     private readonly SplitMix64 _rng;
     private readonly GuestMode _mode;
     private readonly int _bitness;
+    /// <summary>The data page's address as the code sees it (an offset from DS in 16-bit mode).</summary>
+    private readonly ulong _data;
 
     public SequenceGenerator(ulong seed, GuestMode mode = GuestMode.Long64)
     {
         _rng = new SplitMix64(seed);
         _mode = mode;
         _bitness = mode.Bitness();
+        _data = DiffMachine.DataStart(_bitness);
     }
 
     /// <summary>How many table codes the generator draws from in <paramref name="mode"/>.</summary>
@@ -51,9 +54,9 @@ public sealed class SequenceGenerator
         var gprs = new ulong[TestCase.GprCount];
         for (int i = 0; i < gprs.Length; i++)
             gprs[i] = _bitness == 64 || i < 8 ? _rng.Interesting() : 0;
-        if (_bitness == 32)
+        if (_bitness != 64)
             for (int i = 0; i < 8; i++) gprs[i] &= 0xFFFF_FFFF;
-        gprs[4] = DiffMachine.UserStackTop;
+        gprs[4] = DiffMachine.StackTop(_bitness);
         if (_bitness == 64) gprs[15] = DiffMachine.DataAddress;
         ulong rflags = 0x3002 | (_rng.Next() & FlagAnalysis.ArithmeticFlags) | (_rng.Chance(15) ? 0x400UL : 0);
 
@@ -93,7 +96,7 @@ public sealed class SequenceGenerator
     private Instruction Decode(byte[] bytes)
     {
         var decoder = Decoder.Create(_bitness, new ByteArrayCodeReader(bytes));
-        decoder.IP = DiffMachine.CodeAddress;
+        decoder.IP = DiffMachine.CodeStart(_bitness);
         decoder.Decode(out var instruction);
         return instruction;
     }
@@ -117,10 +120,10 @@ public sealed class SequenceGenerator
         {
             var op = code.ToOpCode();
             if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !s_mnemonics.Contains(op.Mnemonic)) continue;
-            if (bitness == 64 ? !op.Mode64 : !op.Mode32) continue;
-            // kvm_pvm runs 32-bit user code through KVM's instruction emulator, which decodes LZCNT as BSR and
-            // raises #UD for MOVBE and POPCNT: there is no hardware to compare these against in compatibility mode.
-            if (bitness == 32 && op.Mnemonic is Mnemonic.Lzcnt or Mnemonic.Movbe or Mnemonic.Popcnt) continue;
+            if (bitness switch { 64 => !op.Mode64, 32 => !op.Mode32, _ => !op.Mode16 }) continue;
+            // kvm_pvm runs 32- and 16-bit user code through KVM's instruction emulator, which decodes LZCNT as BSR and
+            // raises #UD for MOVBE and POPCNT: there is no hardware to compare these against outside 64-bit mode.
+            if (bitness != 64 && op.Mnemonic is Mnemonic.Lzcnt or Mnemonic.Movbe or Mnemonic.Popcnt) continue;
             if (op.AddressSize != 0) continue;
             // BSWAP r16 and MOVSXD r16 have undefined results; SHLD/SHRD r16 by CL may shift past 16 (undefined).
             if (op.Mnemonic is Mnemonic.Bswap or Mnemonic.Movsxd && op.OperandSize == 16) continue;
@@ -285,7 +288,7 @@ public sealed class SequenceGenerator
     {
         if (operands is not [MemOperand m, RegisterOperand r]) return true;
         if (_rng.Chance(5)) return true;
-        long displacement = (long)m.Memory.Displacement - (m.Memory.Base == Register.None ? (long)DiffMachine.DataAddress : 0);
+        long displacement = (long)m.Memory.Displacement - (m.Memory.Base == Register.None ? (long)_data : 0);
         long bit = -displacement * 8 + _rng.Below((int)(0xF00 * 8));
         var full = r.Register.GetFullRegister();
         group.Add(Encode(_bitness == 64
@@ -313,7 +316,7 @@ public sealed class SequenceGenerator
         {
             1 when index < 4 && _rng.Chance(30) => Register.AH + index,
             1 when index < 4 => Register.AL + index,
-            1 when _bitness == 32 => Register.AL + (index & 3),
+            1 when _bitness != 64 => Register.AL + (index & 3),
             1 when index < 8 => Register.SPL + (index - 4),
             1 => Register.R8L + (index - 8),
             2 => Register.AX + index,
@@ -327,6 +330,8 @@ public sealed class SequenceGenerator
     {
         int offset = _rng.Below(0x1000 - 16);
         if (_rng.Chance(70)) offset &= ~(size - 1);
+        if (_bitness == 16)
+            return Data16Operand(offset);
         if (_rng.Chance(4))
         {
             // Read-only user memory: a read succeeds, anything that writes (or, like CMPXCHG, always claims the line for writing) must fault with error 7.
@@ -346,10 +351,57 @@ public sealed class SequenceGenerator
         return new MemoryOperand(Register.None, (long)DiffMachine.DataAddress + offset);
     }
 
+    /// <summary>
+    /// A data-page operand in 16-bit code: mostly a 16-bit displacement, sometimes [BX+SI+disp] and the like with the
+    /// registers set up first, sometimes a 32-bit (67-prefixed) address; now and then one past DS's 64 KiB limit (#GP(0)).
+    /// </summary>
+    private MemoryOperand Data16Operand(int offset)
+    {
+        int roll = _rng.Below(100);
+        if (roll < 3)
+            return new MemoryOperand(Register.None, Register.None, 1, 0x1_0000 + offset, 4);
+        if (roll < 25)
+        {
+            // One of the four base+index pairs (never BP, whose segment is SS, also based at the data page).
+            var (baseRegister, index) = _rng.Below(4) switch
+            {
+                0 => (Register.BX, Register.SI),
+                1 => (Register.BX, Register.DI),
+                2 => (Register.BP, Register.SI),
+                _ => (Register.BP, Register.DI),
+            };
+            int split = _rng.Below(0x400);
+            // Half the time the sum passes 0xFFFF: a 16-bit effective address wraps to the data page.
+            int baseValue = _rng.Chance(50) ? 0x8000 + _rng.Below(0x8000) : _rng.Below(Math.Max(1, offset - split + 1));
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, baseRegister.GetFullRegister32(), (uint)baseValue))!);
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, index.GetFullRegister32(), (uint)((offset - split - baseValue) & 0xFFFF)))!);
+            return new MemoryOperand(baseRegister, index, 1, split, 2);
+        }
+        if (roll < 35)
+        {
+            // 32-bit addressing in 16-bit code: the full base register counts, not just its low half.
+            var base32 = RandomRegister(4);
+            int split = _rng.Below(offset + 1);
+            _operandSetup.Add(Encode(Instruction.Create(Code.Mov_r32_imm32, base32, (uint)(offset - split)))!);
+            return new MemoryOperand(base32, split, 4);
+        }
+        return new MemoryOperand(Register.None, Register.None, 1, offset, 2);
+    }
+
     /// <summary>Any addressing form, for LEA, which computes but never accesses.</summary>
     private MemoryOperand RandomAddress()
     {
-        bool narrow = _bitness == 32 || _rng.Chance(20);
+        if (_bitness == 16 && _rng.Chance(60))
+        {
+            Register[] bases = [Register.BX, Register.BP, Register.None];
+            Register[] indexes = [Register.SI, Register.DI, Register.None];
+            var b16 = _rng.Pick(bases);
+            var i16 = _rng.Pick(indexes);
+            long disp16 = _rng.Chance(30) ? 0 : (ushort)_rng.Interesting();
+            if (b16 == Register.None && i16 == Register.None) return new MemoryOperand(Register.None, Register.None, 1, disp16, 2);
+            return new MemoryOperand(b16, i16, 1, disp16, disp16 == 0 ? 0 : 2);
+        }
+        bool narrow = _bitness != 64 || _rng.Chance(20);
         Register first = narrow ? Register.EAX : Register.RAX;
         int count = _bitness == 64 ? 16 : 8;
         Register baseRegister = _rng.Chance(85) ? first + _rng.Below(count) : Register.None;
@@ -376,7 +428,7 @@ public sealed class SequenceGenerator
         bool narrowAddresses = _bitness == 64 && _rng.Chance(20);
         ulong garbage = narrowAddresses ? _rng.Next() & 0xFFFF_FFFF_0000_0000 : 0;
         byte[] Pointer(Register register32) => garbage == 0
-            ? Encode(Instruction.Create(Code.Mov_r32_imm32, register32, (uint)(DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!
+            ? Encode(Instruction.Create(Code.Mov_r32_imm32, register32, (uint)(_data + 0x200 + (ulong)_rng.Below(0xC00))))!
             : Encode(Instruction.Create(Code.Mov_r64_imm64, register32.GetFullRegister(), garbage | (DiffMachine.DataAddress + 0x200 + (ulong)_rng.Below(0xC00))))!;
         var group = new List<byte[]> { Pointer(Register.ESI), Pointer(Register.EDI) };
         var bytes = new List<byte>();
@@ -390,7 +442,7 @@ public sealed class SequenceGenerator
             bool compares = op is 1 or 4;
             bytes.Add(compares && repeat == 2 ? (byte)0xF2 : (byte)0xF3);
         }
-        if (size == 2) bytes.Add(0x66);
+        if ((size == 2 && _bitness != 16) || (size == 4 && _bitness == 16)) bytes.Add(0x66);
         if (size == 8) bytes.Add(0x48);
         byte[] opcodes = [0xA4, 0xA6, 0xAA, 0xAC, 0xAE];
         bytes.Add((byte)(opcodes[op] + (size == 1 ? 0 : 1)));
@@ -405,11 +457,18 @@ public sealed class SequenceGenerator
         if (_rng.Chance(3)) flags |= 0x100; // TF: a #DB after the next instruction
         // AC: with CR0.AM at CPL 3, misaligned accesses raise #AC (not in 32-bit modes, see SequenceRules.IsComparable).
         if (_rng.Chance(2) && _bitness == 64) flags |= 0x4_0000;
-        return [Encode(Instruction.Create(Code.Pushq_imm32, (int)flags)) ?? Encode(Instruction.Create(Code.Pushd_imm32, (int)flags))!, [0x9D]];
+        var push = _bitness switch
+        {
+            64 => Instruction.Create(Code.Pushq_imm32, (int)flags),
+            32 => Instruction.Create(Code.Pushd_imm32, (int)flags),
+            _ => Instruction.Create(Code.Push_imm16, (int)flags),
+        };
+        return [Encode(push)!, [0x9D]];
     }
 
     private List<byte[]> FaultGroup()
     {
+        if (_bitness == 16) return Fault16Group();
         int offset = _rng.Below(0x1000) & ~3;
         switch (_rng.Below(9))
         {
@@ -452,20 +511,60 @@ public sealed class SequenceGenerator
         }
     }
 
+    /// <summary>
+    /// Faults of 16-bit code, where segment limits rather than pages draw the lines: DS's and SS's 64 KiB limits,
+    /// the code segment that cannot be written, and the privileged instructions.
+    /// </summary>
+    private List<byte[]> Fault16Group()
+    {
+        int offset = _rng.Below(0x1000) & ~3;
+        switch (_rng.Below(7))
+        {
+            case 0:
+                return [[0x0F, 0x0B]]; // ud2
+            case 1:
+                // A dword whose last bytes are past DS's limit: #GP(0).
+                return [Encode(Instruction.Create(Code.Mov_rm32_r32, new MemoryOperand(Register.None, Register.None, 1, 0xFFFF - _rng.Below(3), 2), Register.EBX))!];
+            case 2:
+                // A store through CS, which is execute/read only: #GP(0).
+                return [Encode(Instruction.Create(Code.Mov_rm16_r16, new MemoryOperand(Register.None, Register.None, 1, offset, 2, false, Register.CS), Register.BX))!];
+            // Not in real mode: there the #SS's own frame does not fit either and the processor shuts down (as Soft
+            // does), while KVM's emulator pushes the frame without a limit check and delivers the #SS.
+            case 3 when _mode != GuestMode.Real16:
+                // A push whose word straddles SS's limit (SP = 1 wraps to 0xFFFF): #SS(0).
+                return
+                [
+                    Encode(Instruction.Create(Code.Mov_r32_imm32, Register.ESP, (uint)_rng.Below(2)))!,
+                    Encode(_rng.Chance(50) ? Instruction.Create(Code.Push_r16, Register.AX) : Instruction.Create(Code.Push_r32, Register.EAX))!,
+                ];
+            case 4:
+                // A 32-bit address through EBP past SS's limit: #SS(0).
+                return
+                [
+                    Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBP, 0x1_0000u + (uint)offset))!,
+                    Encode(Instruction.Create(Code.Mov_r16_rm16, Register.AX, new MemoryOperand(Register.EBP)))!,
+                ];
+            case 5:
+                return [[0xF4]]; // hlt at CPL 3: #GP(0)
+            default:
+                return [[0x0F, 0x20, 0xC0]]; // mov eax, cr0 at CPL 3: #GP(0)
+        }
+    }
+
     /// <summary>XLAT through RBX, and ENTER (with nesting, which copies frame pointers) / LEAVE through RBP, both pointed into the data page.</summary>
     private List<byte[]> FrameGroup()
     {
         if (_rng.Chance(30))
             return
             [
-                Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBX, (uint)(DiffMachine.DataAddress + (ulong)_rng.Below(0xF00))))!,
+                Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBX, (uint)(_data + (ulong)_rng.Below(0xF00))))!,
                 [0xD7], // xlat
             ];
         var group = new List<byte[]>
         {
-            Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBP, (uint)(DiffMachine.DataAddress + 0x100 + (ulong)_rng.Below(0xE00))))!,
+            Encode(Instruction.Create(Code.Mov_r32_imm32, Register.EBP, (uint)(_data + 0x100 + (ulong)_rng.Below(0xE00))))!,
             // KVM's emulator, which runs 32-bit user code under kvm_pvm, raises #UD for ENTER with a nesting level.
-            new byte[] { 0xC8, (byte)_rng.Below(0x100), 0, (byte)(_bitness == 32 || _rng.Chance(50) ? 0 : _rng.Below(6)) }, // enter size, level
+            new byte[] { 0xC8, (byte)_rng.Below(0x100), 0, (byte)(_bitness != 64 || _rng.Chance(50) ? 0 : _rng.Below(6)) }, // enter size, level
         };
         if (_rng.Chance(70)) group.Add([0xC9]); // leave
         return group;
@@ -478,7 +577,7 @@ public sealed class SequenceGenerator
     {
         var writer = new ByteWriter();
         var encoder = Encoder.Create(_bitness, writer);
-        return encoder.TryEncode(instruction, DiffMachine.CodeAddress, out _, out _) ? writer.ToArray() : null;
+        return encoder.TryEncode(instruction, DiffMachine.CodeStart(_bitness), out _, out _) ? writer.ToArray() : null;
     }
 
     private sealed class ByteWriter : CodeWriter

@@ -9,11 +9,29 @@ public enum GuestMode
     Compat32 = 32,
     /// <summary>32-bit protected mode (no long mode), CPL 3, flat segments, 32-bit paging with 4 KiB pages.</summary>
     Protected32 = 1032,
+    /// <summary>
+    /// 16-bit code in protected mode (no long mode, no paging), CPL 3: a 16-bit code segment (D=0) based at the code
+    /// address and 16-bit data and stack segments (B=0) based at the data address, so offsets, IP and SP are 16-bit.
+    /// </summary>
+    Protected16 = 1016,
+    /// <summary>
+    /// Real mode (CR0.PE=0) with CS's hidden base at the code address and DS/ES/FS/GS/SS's at the data address (as
+    /// KVM_SET_SREGS can load them); exceptions go through a real-mode interrupt vector table.
+    /// </summary>
+    Real16 = 16,
 }
 
 public static class GuestModes
 {
-    public static int Bitness(this GuestMode mode) => mode == GuestMode.Long64 ? 64 : 32;
+    public static int Bitness(this GuestMode mode) => mode switch
+    {
+        GuestMode.Long64 => 64,
+        GuestMode.Protected16 or GuestMode.Real16 => 16,
+        _ => 32,
+    };
+
+    /// <summary>Whether the mode runs without paging (real mode or protected mode; through KVM's emulator on kvm_pvm), each run in a fresh VM.</summary>
+    public static bool RunsWithoutPaging(this GuestMode mode) => mode is GuestMode.Protected32 or GuestMode.Protected16 or GuestMode.Real16;
 
     /// <summary>How vectors.txt and the fuzzer's --mode name the mode.</summary>
     public static string Tag(this GuestMode mode) => mode switch
@@ -21,6 +39,8 @@ public static class GuestModes
         GuestMode.Long64 => "64",
         GuestMode.Compat32 => "32",
         GuestMode.Protected32 => "pm32",
+        GuestMode.Protected16 => "pm16",
+        GuestMode.Real16 => "rm16",
         _ => throw new ArgumentOutOfRangeException(nameof(mode)),
     };
 
@@ -29,7 +49,9 @@ public static class GuestModes
         "64" => GuestMode.Long64,
         "32" => GuestMode.Compat32,
         "pm32" => GuestMode.Protected32,
-        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32 or pm32)."),
+        "pm16" => GuestMode.Protected16,
+        "rm16" => GuestMode.Real16,
+        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32, pm32, pm16 or rm16)."),
     };
 }
 
