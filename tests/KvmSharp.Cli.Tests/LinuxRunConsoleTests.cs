@@ -53,23 +53,7 @@ public class LinuxRunConsoleTests
     private static TinyGuest Echoing()
     {
         var guest = new TinyGuest();
-        var a = guest.Code;
-        var poll = a.CreateLabel();
-        var done = a.CreateLabel();
-        a.Label(ref poll);
-        a.mov(dx, (ushort)(TinyGuest.Com1 + 5));
-        a.@in(al, dx);
-        a.test(al, 1);
-        a.jz(poll);
-        a.mov(dx, TinyGuest.Com1);
-        a.@in(al, dx);
-        a.cmp(al, (byte)'.');
-        a.je(done);
-        a.and(al, 0xDF);
-        guest.PrintAl();
-        a.jmp(poll);
-        a.Label(ref done);
-        guest.PowerOff();
+        guest.EchoUppercasedUntilDotThenPowerOff();
         return guest;
     }
 

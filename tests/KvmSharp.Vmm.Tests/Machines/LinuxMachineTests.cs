@@ -82,25 +82,8 @@ public class LinuxMachineTests
     [Fact]
     public async Task BytesWrittenToTheConsoleStreamReachTheGuestsSerialPort()
     {
-        // Echo COM1 input back, upper-cased, until a '.' arrives; then power off.
         var guest = new TinyGuest();
-        var a = guest.Code;
-        var poll = a.CreateLabel();
-        var done = a.CreateLabel();
-        a.Label(ref poll);
-        a.mov(dx, (ushort)(TinyGuest.Com1 + 5)); // LSR
-        a.@in(al, dx);
-        a.test(al, 1); // data ready
-        a.jz(poll);
-        a.mov(dx, TinyGuest.Com1);
-        a.@in(al, dx);
-        a.cmp(al, (byte)'.');
-        a.je(done);
-        a.and(al, 0xDF);
-        guest.PrintAl();
-        a.jmp(poll);
-        a.Label(ref done);
-        guest.PowerOff();
+        guest.EchoUppercasedUntilDotThenPowerOff();
 
         var (exit, console) = await RunToEnd(guest, async machine =>
         {

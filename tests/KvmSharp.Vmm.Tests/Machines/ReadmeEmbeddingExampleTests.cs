@@ -55,21 +55,8 @@ public class ReadmeEmbeddingExampleTests
     }
 
     [Fact]
-    public void TheReadmeShowsExactlyTheCodeThisTestRuns()
-    {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "README.md")) || !File.Exists(Path.Combine(root, "KvmSharp.sln")))
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("The repository root was not found above the test binaries.");
-        string readme = File.ReadAllText(Path.Combine(root, "README.md"));
-        string block = readme.Split("```csharp\n").Skip(1).Select(b => b.Split("```")[0])
-            .Single(b => b.Contains("new LinuxMachine("));
-        string[] readmeCode = block.Split('\n').Where(l => l.Length > 0 && !(l.StartsWith("using ") && !l.StartsWith("using var "))).ToArray();
-
-        string test = File.ReadAllText(Path.Combine(root, "tests/KvmSharp.Vmm.Tests/Machines/ReadmeEmbeddingExampleTests.cs"));
-        string body = test.Split("// --- README begins ---\n")[1].Split("// --- README ends ---")[0];
-        string[] testCode = body.Split('\n').Where(l => l.Trim().Length > 0).Select(l => l[12..]).ToArray();
-        Assert.Equal(readmeCode, testCode);
-    }
+    public void TheReadmeShowsExactlyTheCodeThisTestRuns() =>
+        ReadmeSnippet.AssertMatches("new LinuxMachine(", "tests/KvmSharp.Vmm.Tests/Machines/ReadmeEmbeddingExampleTests.cs");
 }
 
 /// <summary>Tests that change the process's working directory run alone.</summary>

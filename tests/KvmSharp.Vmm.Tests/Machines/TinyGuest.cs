@@ -35,6 +35,27 @@ public sealed class TinyGuest
         }
     }
 
+    /// <summary>Echoes COM1 input back upper-cased (polling the line status register) until a '.' arrives, then powers off.</summary>
+    public void EchoUppercasedUntilDotThenPowerOff()
+    {
+        var poll = Code.CreateLabel();
+        var done = Code.CreateLabel();
+        Code.Label(ref poll);
+        Code.mov(dx, (ushort)(Com1 + 5));   // LSR
+        Code.@in(al, dx);
+        Code.test(al, 1);                   // data ready
+        Code.jz(poll);
+        Code.mov(dx, Com1);
+        Code.@in(al, dx);
+        Code.cmp(al, (byte)'.');
+        Code.je(done);
+        Code.and(al, 0xDF);
+        PrintAl();
+        Code.jmp(poll);
+        Code.Label(ref done);
+        PowerOff();
+    }
+
     /// <summary>The ACPI power-off: SLP_TYP 5 with SLP_EN to the sleep control port.</summary>
     public void PowerOff()
     {
