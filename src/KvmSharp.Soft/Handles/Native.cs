@@ -23,28 +23,6 @@ internal static partial class Native
     [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint address, nuint length);
 
-    [LibraryImport(Library, EntryPoint = "nanosleep", SetLastError = true)]
-    private static partial int Nanosleep(in Timespec requested, nint remaining);
-
-    private struct Timespec
-    {
-        public long Seconds;
-        public long Nanoseconds;
-    }
-
-    /// <summary>
-    /// Sleeps for a span shorter than the runtime's millisecond waits can
-    /// express; the kernel's default timer slack (50 µs) bounds the lateness.
-    /// A signal ends it early, which callers treat like any early wake-up.
-    /// </summary>
-    public static void SleepNanoseconds(long nanoseconds)
-    {
-        if (nanoseconds <= 0)
-            return;
-        var requested = new Timespec { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
-        Nanosleep(requested, 0);
-    }
-
     [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 

@@ -1,25 +1,14 @@
-using KvmSharp.Soft.Handles;
-
 namespace KvmSharp.Soft.Platform;
 
 /// <summary>
 /// One host thread that runs the timers of a VM's devices: it sleeps until the
 /// earliest <see cref="ITimedDevice.NextDeadline"/> (so an idle VM costs no
 /// CPU), polls what is due, and re-plans whenever a device says its deadline
-/// moved. The runtime's waits count whole milliseconds, which merged the ticks
-/// of a 1 kHz timer, so the last stretch before a deadline is slept with
-/// nanosleep (about 50 µs late at most); devices still catch up on what a late
-/// wake-up missed.
+/// moved. Sleeps have the host's millisecond granularity; devices catch up on
+/// what a late wake-up missed.
 /// </summary>
 public sealed class DeviceTimers : IDisposable
 {
-    /// <summary>
-    /// Deadlines closer than this are slept precisely, without the lock; a
-    /// Wake meanwhile is seen at most this late. Farther ones wait on the lock
-    /// until this close, so a moved deadline still wakes the thread at once.
-    /// </summary>
-    private const long PreciseSleepNanoseconds = 2_000_000;
-
     private readonly object _lock = new();
     private readonly IPlatformClock _clock;
     private readonly List<ITimedDevice> _devices = [];
@@ -103,14 +92,9 @@ public sealed class DeviceTimers : IDisposable
                     continue;
                 }
                 long delay = next - _clock.Nanoseconds;
-                if (delay >= PreciseSleepNanoseconds)
-                {
-                    // Truncating wakes before the deadline: the next turn sleeps the rest precisely.
-                    Monitor.Wait(_lock, (int)Math.Min((delay - PreciseSleepNanoseconds / 2) / 1_000_000, int.MaxValue));
-                    continue;
-                }
+                if (delay > 0)
+                    Monitor.Wait(_lock, (int)Math.Min((delay + 999_999) / 1_000_000, int.MaxValue));
             }
-            Native.SleepNanoseconds(next - _clock.Nanoseconds);
         }
     }
 }
