@@ -174,7 +174,19 @@ public sealed unsafe partial class X86Cpu
     {
         int size = StackOperandSize(ref instruction);
         ulong frame = Gpr[5] & StackMask;
-        ulong savedBp = ReadMemory((int)SegmentIndex.SS, frame, size);
+        ulong savedBp;
+        try
+        {
+            savedBp = ReadMemory((int)SegmentIndex.SS, frame, size);
+        }
+        catch (CpuExitException)
+        {
+            // KVM's emulator loads the stack pointer from the frame pointer before its pop: when the pop reads MMIO, the
+            // exit shows the new stack pointer. Re-executing after the read is unaffected, since the frame pointer has
+            // not changed. A fault on the pop leaves both untouched, as on the processor.
+            SetStackPointer(frame);
+            throw;
+        }
         SetStackPointer(frame + (ulong)size);
         WriteRegister(size == 2 ? Register.BP : size == 4 ? Register.EBP : Register.RBP, savedBp);
     }

@@ -284,17 +284,11 @@ public sealed unsafe partial class X86Cpu
         if (rep && counter == 0) return;
         bool down = (Rflags & X86.FlagDirection) != 0;
         ulong si = Gpr[6] & counterMask;
-        ulong linear = ToLinear(segment, si, size, AccessKind.Read);
-        uint count = rep ? ElementsInPage(linear, size, down, counter) : 1;
-        long step = down ? -size : size;
-        ulong offset = si;
-        for (int i = 0; i < count; i++)
-        {
-            ulong value = ReadMemory(segment, offset, size);
-            for (int b = 0; b < size; b++) IoData[i * size + b] = (byte)(value >> (b * 8));
-            offset = (offset + (ulong)step) & counterMask;
-            if (_mmioReplayCount != 0) { count = (uint)i + 1; break; }
-        }
+        // One element an exit, as KVM's emulator writes them (it batches only string input).
+        const uint count = 1;
+        ulong value = ReadMemory(segment, si, size);
+        for (int b = 0; b < size; b++) IoData[b] = (byte)(value >> (b * 8));
+        ulong offset = (si + (ulong)(down ? -size : size)) & counterMask;
         _ioElementSize = size;
         _ioAddressSize = addressSize;
         _ioCount = count;
@@ -309,13 +303,8 @@ public sealed unsafe partial class X86Cpu
         SetIndexRegister(6, offset, addressSize);
         if (rep)
         {
-            ulong remaining = (counter - count) & counterMask;
-            SetIndexRegister(1, remaining, addressSize);
-            if (remaining != 0)
-            {
-                _nextRip = _instructionRip;
-                _notRetired = true;
-            }
+            SetIndexRegister(1, (counter - count) & counterMask, addressSize);
+            StopRepeatAfterWriteExit();
         }
     }
 }

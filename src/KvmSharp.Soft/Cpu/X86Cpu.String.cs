@@ -93,15 +93,35 @@ public sealed unsafe partial class X86Cpu
                 bool zero = (Rflags & X86.FlagZero) != 0;
                 if ((repe && !zero) || (repne && zero)) return;
             }
-            if (counter == 0) return;
-            if (_mmioReplayCount != 0 || _pendingMmioWriteCount != 0 || _endBlock)
+            if (_pendingMmioWriteCount != 0)
             {
-                // MMIO or a write to code ends the slice; the instruction resumes from the updated registers.
+                // Even after the last iteration: KVM's emulator retires a REP instruction only when it finds RCX at zero.
+                StopRepeatAfterWriteExit();
+                return;
+            }
+            if (counter == 0) return;
+            if (_mmioReplayCount != 0 || _endBlock)
+            {
+                // An MMIO read or a write to code ends the slice; the instruction resumes from the updated registers.
                 _nextRip = _instructionRip;
                 _notRetired = true;
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Leaves a REP MOVS/STOS/OUTS unretired after an element that exits to userspace with a write, as KVM's emulator
+    /// (which handles every MMIO access and string port I/O, on any host) does: it sets RF while a REP string instruction
+    /// runs, hands its flags back with a write exit, and clears RF when the next entry finds RCX at zero and retires the
+    /// instruction. RF keeps an instruction breakpoint on it from firing again when it resumes.
+    /// </summary>
+    private void StopRepeatAfterWriteExit()
+    {
+        _nextRip = _instructionRip;
+        _notRetired = true;
+        Rflags |= X86.FlagResume;
+        _keepResumeFlag = true;
     }
 
     /// <summary>

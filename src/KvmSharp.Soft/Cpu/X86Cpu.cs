@@ -435,6 +435,7 @@ public sealed unsafe partial class X86Cpu
     {
         ref Instruction instruction = ref block.Instructions[0];
         _instructionRip = Rip;
+        _keepResumeFlag = false;
         if (CheckInstructionBreakpoints())
             return;
         bool trapAfter = (Rflags & X86.FlagTrap) != 0;
@@ -465,7 +466,7 @@ public sealed unsafe partial class X86Cpu
             DeliverDataBreakpoints();
         if (shadowBefore != 0 && InterruptShadow == shadowBefore)
             InterruptShadow = 0;
-        Rflags &= ~X86.FlagResume;
+        if (!_keepResumeFlag) Rflags &= ~X86.FlagResume;
         if (_pendingMmioWriteCount != 0 || (_exitPending && Exit.Reason != CpuExitReason.Hlt))
             return;
         if (trapAfter && (shadowBefore & X86.ShadowMovSs) == 0)
@@ -481,6 +482,9 @@ public sealed unsafe partial class X86Cpu
             SetExit(CpuExitReason.Debug);
         }
     }
+
+    /// <summary>Set by an instruction that stops unfinished with RF deliberately set (see <see cref="ExecuteString"/>).</summary>
+    private bool _keepResumeFlag;
 
     private ulong _breakpointResumeRip = ulong.MaxValue;
 

@@ -65,17 +65,26 @@ public class ExitTests
     }
 
     [Fact]
-    public void RepOuts_BatchesElements_AndRetires()
+    public void RepOuts_ExitsOncePerElement_AndRetiresWhenTheCountIsZero()
     {
         using var m = LongMode();
         m.Memory.Write(0x200000, "hello"u8);
         m.LoadCode(Code, a => { a.mov(esi, 0x200000); a.mov(ecx, 5); a.mov(dx, 0x3F8); a.rep.outsb(); a.hlt(); });
-        Assert.Equal(CpuExitReason.Io, m.Run());
-        Assert.Equal(5u, m.Cpu.Exit.IoCount);
-        Assert.Equal("hello"u8.ToArray(), m.Cpu.IoData.AsSpan(0, 5).ToArray());
-        Assert.Equal(0UL, m.Cpu.Rcx);
-        Assert.Equal(0x200005UL, m.Cpu.Rsi);
+        ulong repRip = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal(CpuExitReason.Io, m.Run());
+            Assert.Equal(1u, m.Cpu.Exit.IoCount);
+            Assert.Equal("hello"u8[i], m.Cpu.IoData[0]);
+            Assert.Equal((ulong)(4 - i), m.Cpu.Rcx);
+            Assert.Equal(0x200001UL + (ulong)i, m.Cpu.Rsi);
+            // As KVM's emulator: still on the instruction, with RF set, even after the last element.
+            if (i == 0) repRip = m.Cpu.Rip;
+            Assert.Equal(repRip, m.Cpu.Rip);
+            Assert.NotEqual(0UL, m.Cpu.Rflags & X86.FlagResume);
+        }
         Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(0UL, m.Cpu.Rflags & X86.FlagResume);
     }
 
     [Fact]
