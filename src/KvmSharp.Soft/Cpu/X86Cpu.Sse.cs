@@ -285,6 +285,14 @@ public sealed unsafe partial class X86Cpu
                 result = Vector128.Create<byte>(bytes).AsUInt64();
                 break;
             }
+            case Mnemonic.Pavgw:
+            {
+                Vector128<ushort> x = a.AsUInt16(), y = b.AsUInt16();
+                Span<ushort> words = stackalloc ushort[8];
+                for (int i = 0; i < 8; i++) words[i] = (ushort)((x.GetElement(i) + y.GetElement(i) + 1) >> 1);
+                result = Vector128.Create<ushort>(words).AsUInt64();
+                break;
+            }
             case Mnemonic.Psadbw:
             {
                 Vector128<byte> x = a.AsByte(), y = b.AsByte();

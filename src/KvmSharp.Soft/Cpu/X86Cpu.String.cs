@@ -70,6 +70,9 @@ public sealed unsafe partial class X86Cpu
                 case Mnemonic.Cmpsb: case Mnemonic.Cmpsw: case Mnemonic.Cmpsd: case Mnemonic.Cmpsq:
                 {
                     // The processor reads ES:RDI first: when both operands would fault, the RDI fault is the one reported.
+                    // But a non-canonical RDI is reported last: after any fault at RSI (probed on AMD EPYC: RSI unmapped
+                    // and RDI non-canonical give the #PF at RSI; RSI non-canonical and RDI unmapped, the #PF at RDI).
+                    if (_mode64 && !IsCanonical(di)) ReadMemory(sourceSegment, si, size);
                     ulong second = ReadMemory((int)SegmentIndex.ES, di, size);
                     ulong first = ReadMemory(sourceSegment, si, size);
                     Compute(AluOp.Cmp, first, second, size);

@@ -102,6 +102,8 @@ public sealed class DiffMachine : IDisposable
     public Outcome Run(TestCase test)
     {
         var outcome = RunOnce(test);
+        var xsave = _vcpu.GetXsave();
+        outcome = outcome with { Xmm = XmmOf(xsave), Mxcsr = MxcsrOf(xsave) };
         int stop = (int)CodeAddress + test.Code.Length;
         ReadOnlySpan<byte> ram = _ram.Span;
         CodeOverwritten = !ram.Slice((int)CodeAddress, test.Code.Length).SequenceEqual(test.Code)
@@ -131,6 +133,7 @@ public sealed class DiffMachine : IDisposable
         var regs = new KvmRegs { Rip = CodeStart(test.Bitness), Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
+        _vcpu.SetXsave(WithSseState(_vcpu.GetXsave(), test.InitialXmm(), test.Mxcsr));
 
         for (int exits = 0; exits < MaxExitsPerRun; exits++)
         {
@@ -325,6 +328,31 @@ public sealed class DiffMachine : IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(ram[(int)(Tss32 + 0x66)..], 0x68);
         ram[(int)Tss32 + 0x68 + 8192] = 0xFF;
     }
+
+    // The XSAVE image's legacy region: MXCSR at byte 24, XMM0-15 from byte 160; XSTATE_BV at byte 512 (bit 1: SSE state).
+    private const int MxcsrWord = 24 / 4, XmmWord = 160 / 4, XstateBvWord = 512 / 4;
+
+    private static unsafe KvmXsave WithSseState(KvmXsave xsave, ulong[] xmm, uint mxcsr)
+    {
+        xsave.Region[MxcsrWord] = mxcsr;
+        for (int i = 0; i < xmm.Length; i++)
+        {
+            xsave.Region[XmmWord + 2 * i] = (uint)xmm[i];
+            xsave.Region[XmmWord + 2 * i + 1] = (uint)(xmm[i] >> 32);
+        }
+        xsave.Region[XstateBvWord] |= 3;
+        return xsave;
+    }
+
+    private static unsafe ulong[] XmmOf(KvmXsave xsave)
+    {
+        var xmm = new ulong[32];
+        for (int i = 0; i < xmm.Length; i++)
+            xmm[i] = xsave.Region[XmmWord + 2 * i] | (ulong)xsave.Region[XmmWord + 2 * i + 1] << 32;
+        return xmm;
+    }
+
+    private static unsafe uint MxcsrOf(KvmXsave xsave) => xsave.Region[MxcsrWord];
 
     private static ulong[] Gprs(in KvmRegs r) =>
         [r.Rax, r.Rcx, r.Rdx, r.Rbx, r.Rsp, r.Rbp, r.Rsi, r.Rdi, r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15];

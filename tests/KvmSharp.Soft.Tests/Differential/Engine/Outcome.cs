@@ -19,6 +19,11 @@ public enum OutcomeKind
 /// </summary>
 public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong ErrorCode, ulong Cr2, ulong[] Gprs, ulong Rip, ulong Rflags, byte[] Data)
 {
+    /// <summary>XMM0-15 as 32 little-endian quadwords.</summary>
+    public ulong[] Xmm { get; init; } = new ulong[32];
+
+    public uint Mxcsr { get; init; } = SseValues.DefaultMxcsr;
+
     /// <summary>The differences from <paramref name="expected"/>, ignoring RFLAGS bits in <paramref name="undefinedFlags"/>.</summary>
     public List<string> DifferencesFrom(Outcome expected, ulong undefinedFlags)
     {
@@ -37,6 +42,10 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
         for (int i = 0; i < TestCase.GprCount; i++)
             if (Gprs[i] != expected.Gprs[i])
                 differences.Add($"{TestCase.GprNames[i]} 0x{Gprs[i]:x} (expected 0x{expected.Gprs[i]:x})");
+        for (int i = 0; i < 16; i++)
+            if (Xmm[2 * i] != expected.Xmm[2 * i] || Xmm[2 * i + 1] != expected.Xmm[2 * i + 1])
+                differences.Add($"xmm{i} {XmmText(Xmm, i)} (expected {XmmText(expected.Xmm, i)})");
+        if (Mxcsr != expected.Mxcsr) differences.Add($"mxcsr 0x{Mxcsr:x} (expected 0x{expected.Mxcsr:x})");
         int ranges = 0;
         for (int i = 0; i < Data.Length; i++)
         {
@@ -57,6 +66,9 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
     }
 
     private const int MaxDataRangesShown = 4;
+
+    /// <summary>An XMM register as one 128-bit hex number, the way a debugger shows it.</summary>
+    public static string XmmText(ulong[] xmm, int index) => $"0x{xmm[2 * index + 1]:x16}{xmm[2 * index]:x16}";
 
     private static string Suffix(string detail) => detail.Length == 0 ? "" : $" ({detail})";
 

@@ -59,7 +59,7 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
     private static string Aspect(string difference)
     {
         string first = difference[..difference.IndexOfAny([' ', '[', ':'])];
-        return Array.IndexOf(TestCase.GprNames, first) >= 0 ? "gpr" : first;
+        return Array.IndexOf(TestCase.GprNames, first) >= 0 ? "gpr" : first.StartsWith("xmm", StringComparison.Ordinal) ? "xmm" : first;
     }
 
     public string Format()
@@ -68,6 +68,8 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         line.Append($" | mode={Test.Mode.Tag()} seed=0x{Test.DataSeed:x} rflags=0x{Test.Rflags:x}");
         for (int i = 0; i < TestCase.GprCount; i++)
             line.Append($" {TestCase.GprNames[i]}=0x{Test.Gprs[i]:x}");
+        if (Test.XmmSeed != 0) line.Append($" xmmseed=0x{Test.XmmSeed:x}");
+        if (Test.Mxcsr != SseValues.DefaultMxcsr) line.Append($" mxcsr=0x{Test.Mxcsr:x}");
         line.Append(" | code=").Append(string.Join(",", Test.Instructions.Select(Convert.ToHexStringLower)));
         line.Append($" | {HostPrefix} end={Host.Kind.ToString().ToLowerInvariant()}");
         if (Host.Detail.Length > 0) line.Append($" detail={Host.Detail.Replace(' ', '_')}");
@@ -77,6 +79,13 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         for (int i = 0; i < TestCase.GprCount; i++)
             line.Append($" {TestCase.GprNames[i]}=0x{Host.Gprs[i]:x}");
         line.Append(" mem=").Append(string.Join(",", MemoryChanges(Test.InitialData(), Host.Data)));
+        // XMM registers and MXCSR only where they changed, like the data.
+        ulong[] initialXmm = Test.InitialXmm();
+        var xmmChanges = Enumerable.Range(0, 16)
+            .Where(i => Host.Xmm[2 * i] != initialXmm[2 * i] || Host.Xmm[2 * i + 1] != initialXmm[2 * i + 1])
+            .Select(i => $"{i}:{Outcome.XmmText(Host.Xmm, i)}").ToList();
+        if (xmmChanges.Count > 0) line.Append(" xmm=").Append(string.Join(",", xmmChanges));
+        if (Host.Mxcsr != Test.Mxcsr) line.Append($" mxcsr=0x{Host.Mxcsr:x}");
         if (KnownMismatch is not null)
             line.Append($" | {KnownPrefix} {KnownMismatch}");
         return line.ToString();
@@ -91,7 +100,11 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         var mode = GuestModes.Parse(state["mode"]);
         var gprs = TestCase.GprNames.Select(n => Hex(state[n])).ToArray();
         var code = Fields(sections[2])["code"].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Convert.FromHexString).ToList();
-        var test = new TestCase(mode, Hex(state["seed"]), gprs, Hex(state["rflags"]), code);
+        var test = new TestCase(mode, Hex(state["seed"]), gprs, Hex(state["rflags"]), code)
+        {
+            XmmSeed = state.TryGetValue("xmmseed", out var xmmSeed) ? Hex(xmmSeed) : 0,
+            Mxcsr = state.TryGetValue("mxcsr", out var mxcsr) ? (uint)Hex(mxcsr) : SseValues.DefaultMxcsr,
+        };
 
         var host = Fields(sections[3][HostPrefix.Length..]);
         var kind = Enum.Parse<OutcomeKind>(host["end"], ignoreCase: true);
@@ -104,12 +117,29 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         var outcome = new Outcome(kind, host.TryGetValue("detail", out var detail) ? detail.Replace('_', ' ') : "",
             host.TryGetValue("vector", out var vector) ? int.Parse(vector, CultureInfo.InvariantCulture) : -1,
             host.TryGetValue("error", out var error) ? Hex(error) : 0, host.TryGetValue("cr2", out var cr2) ? Hex(cr2) : 0,
-            TestCase.GprNames.Select(n => Hex(host[n])).ToArray(), Hex(host["rip"]), Hex(host["rflags"]), data);
+            TestCase.GprNames.Select(n => Hex(host[n])).ToArray(), Hex(host["rip"]), Hex(host["rflags"]), data)
+        {
+            Xmm = XmmAfter(test.InitialXmm(), host.TryGetValue("xmm", out var xmm) ? xmm : ""),
+            Mxcsr = host.TryGetValue("mxcsr", out var hostMxcsr) ? (uint)Hex(hostMxcsr) : test.Mxcsr,
+        };
         string? known = sections.Length == 5 && sections[4].StartsWith(KnownPrefix, StringComparison.Ordinal)
             ? sections[4][KnownPrefix.Length..].Trim() : null;
         if (sections.Length == 5 && known is null)
             throw new FormatException($"The fifth section must start with '{KnownPrefix}': {line}");
         return new RegressionVector(sections[0].Trim(), test, outcome, known);
+    }
+
+    private static ulong[] XmmAfter(ulong[] initial, string changes)
+    {
+        var xmm = (ulong[])initial.Clone();
+        foreach (var change in changes.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int index = int.Parse(change[..change.IndexOf(':')], CultureInfo.InvariantCulture);
+            UInt128 value = UInt128.Parse(change[(change.IndexOf(':') + 3)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            xmm[2 * index] = (ulong)value;
+            xmm[2 * index + 1] = (ulong)(value >> 64);
+        }
+        return xmm;
     }
 
     /// <summary>Reads every vector of a file; blank lines and lines starting with # are comments.</summary>

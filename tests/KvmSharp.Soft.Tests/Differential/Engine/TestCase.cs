@@ -68,6 +68,13 @@ public sealed record TestCase(GuestMode Mode, ulong DataSeed, ulong[] Gprs, ulon
 
     public int Bitness => Mode.Bitness();
 
+    /// <summary>Rebuilds the initial XMM registers (<see cref="SseValues.Registers"/>); 0 leaves them zero.</summary>
+    public ulong XmmSeed { get; init; }
+
+    public uint Mxcsr { get; init; } = SseValues.DefaultMxcsr;
+
+    public ulong[] InitialXmm() => SseValues.Registers(XmmSeed);
+
     public byte[] Code => Instructions.SelectMany(i => i).ToArray();
 
     public TestCase WithInstructions(IReadOnlyList<byte[]> instructions) => this with { Instructions = instructions };
