@@ -35,11 +35,12 @@ public sealed unsafe partial class X86Cpu
         Fpu.Ftwx = 0xFF;
     }
 
-    private ulong ReadMm(Register register) => Fpu.St[(register - Register.MM0) * 2];
+    // MMi is physical register i, which FXSAVE's ST order keeps at ST((i - TOP) mod 8) until EnterMmxMode makes TOP 0.
+    private ulong ReadMm(Register register) => Fpu.St[((register - Register.MM0 - X87Top) & 7) * 2];
 
     private void WriteMm(Register register, ulong value)
     {
-        int index = register - Register.MM0;
+        int index = (register - Register.MM0 - X87Top) & 7;
         Fpu.St[index * 2] = value;
         Fpu.St[index * 2 + 1] = 0xFFFF;
     }
@@ -60,7 +61,14 @@ public sealed unsafe partial class X86Cpu
     {
         if ((Cr0 & X86.Cr0Em) != 0) throw Ud();
         if ((Cr0 & X86.Cr0Ts) != 0) throw Fault(X86.VectorDeviceNotAvailable);
+        ComputeMmx(ref instruction);
+        // Only an instruction that completes switches the x87 unit to MMX use: one that faults (say, a MOVD store to a
+        // read-only page) leaves TOP and the tags as they were, as the processor does.
         EnterMmxMode();
+    }
+
+    private void ComputeMmx(ref Instruction instruction)
+    {
         Mnemonic mnemonic = instruction.Mnemonic;
         switch (mnemonic)
         {

@@ -82,6 +82,8 @@ public sealed unsafe partial class X86Cpu
         if (instruction.Mnemonic == Mnemonic.Emms)
         {
             CheckFpuAvailable();
+            // EMMS also makes TOP 0 (the SDM's table of MMX effects on the x87 state; the EPYC here does the same).
+            EnterMmxMode();
             Fpu.Ftwx = 0;
             return;
         }

@@ -103,7 +103,7 @@ public sealed class DiffMachine : IDisposable
     {
         var outcome = RunOnce(test);
         var xsave = _vcpu.GetXsave();
-        outcome = outcome with { Xmm = XmmOf(xsave), Mxcsr = MxcsrOf(xsave) };
+        outcome = outcome with { Xmm = XmmOf(xsave), Mxcsr = MxcsrOf(xsave), X87 = X87Of(xsave) };
         int stop = (int)CodeAddress + test.Code.Length;
         ReadOnlySpan<byte> ram = _ram.Span;
         CodeOverwritten = !ram.Slice((int)CodeAddress, test.Code.Length).SequenceEqual(test.Code)
@@ -133,7 +133,7 @@ public sealed class DiffMachine : IDisposable
         var regs = new KvmRegs { Rip = CodeStart(test.Bitness), Rflags = test.Rflags };
         SetGprs(ref regs, test.Gprs);
         _vcpu.SetRegs(regs);
-        _vcpu.SetXsave(WithSseState(_vcpu.GetXsave(), test.InitialXmm(), test.Mxcsr));
+        _vcpu.SetXsave(WithFloatingPointState(_vcpu.GetXsave(), test.InitialX87(), test.InitialXmm(), test.Mxcsr));
 
         for (int exits = 0; exits < MaxExitsPerRun; exits++)
         {
@@ -329,11 +329,22 @@ public sealed class DiffMachine : IDisposable
         ram[(int)Tss32 + 0x68 + 8192] = 0xFF;
     }
 
-    // The XSAVE image's legacy region: MXCSR at byte 24, XMM0-15 from byte 160; XSTATE_BV at byte 512 (bit 1: SSE state).
-    private const int MxcsrWord = 24 / 4, XmmWord = 160 / 4, XstateBvWord = 512 / 4;
+    // The XSAVE image's legacy region: FCW and FSW in its first word, the abridged tag word in the low byte of the second,
+    // MXCSR at byte 24, ST0-7 in 16-byte slots from byte 32, XMM0-15 from byte 160; XSTATE_BV at byte 512 (bits 0 and 1:
+    // x87 and SSE state present).
+    private const int MxcsrWord = 24 / 4, StWord = 32 / 4, XmmWord = 160 / 4, XstateBvWord = 512 / 4;
 
-    private static unsafe KvmXsave WithSseState(KvmXsave xsave, ulong[] xmm, uint mxcsr)
+    private static unsafe KvmXsave WithFloatingPointState(KvmXsave xsave, X87State x87, ulong[] xmm, uint mxcsr)
     {
+        xsave.Region[0] = x87.Fcw | (uint)x87.Fsw << 16;
+        xsave.Region[1] = (xsave.Region[1] & 0xFFFF_0000) | x87.Ftw;
+        for (int i = 0; i < 8; i++)
+        {
+            xsave.Region[StWord + 4 * i] = (uint)x87.Significands[i];
+            xsave.Region[StWord + 4 * i + 1] = (uint)(x87.Significands[i] >> 32);
+            xsave.Region[StWord + 4 * i + 2] = x87.SignExponents[i];
+            xsave.Region[StWord + 4 * i + 3] = 0;
+        }
         xsave.Region[MxcsrWord] = mxcsr;
         for (int i = 0; i < xmm.Length; i++)
         {
@@ -353,6 +364,18 @@ public sealed class DiffMachine : IDisposable
     }
 
     private static unsafe uint MxcsrOf(KvmXsave xsave) => xsave.Region[MxcsrWord];
+
+    private static unsafe X87State X87Of(KvmXsave xsave)
+    {
+        var significands = new ulong[8];
+        var signExponents = new ushort[8];
+        for (int i = 0; i < 8; i++)
+        {
+            significands[i] = xsave.Region[StWord + 4 * i] | (ulong)xsave.Region[StWord + 4 * i + 1] << 32;
+            signExponents[i] = (ushort)xsave.Region[StWord + 4 * i + 2];
+        }
+        return new X87State((ushort)xsave.Region[0], (ushort)(xsave.Region[0] >> 16), (byte)xsave.Region[1], significands, signExponents);
+    }
 
     private static ulong[] Gprs(in KvmRegs r) =>
         [r.Rax, r.Rcx, r.Rdx, r.Rbx, r.Rsp, r.Rbp, r.Rsi, r.Rdi, r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15];

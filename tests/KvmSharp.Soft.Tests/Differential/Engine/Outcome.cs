@@ -24,6 +24,8 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
 
     public uint Mxcsr { get; init; } = SseValues.DefaultMxcsr;
 
+    public X87State X87 { get; init; } = X87State.Default;
+
     /// <summary>The differences from <paramref name="expected"/>, ignoring RFLAGS bits in <paramref name="undefinedFlags"/>.</summary>
     public List<string> DifferencesFrom(Outcome expected, ulong undefinedFlags)
     {
@@ -46,6 +48,12 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
             if (Xmm[2 * i] != expected.Xmm[2 * i] || Xmm[2 * i + 1] != expected.Xmm[2 * i + 1])
                 differences.Add($"xmm{i} {XmmText(Xmm, i)} (expected {XmmText(expected.Xmm, i)})");
         if (Mxcsr != expected.Mxcsr) differences.Add($"mxcsr 0x{Mxcsr:x} (expected 0x{expected.Mxcsr:x})");
+        if (X87.Fcw != expected.X87.Fcw) differences.Add($"fcw 0x{X87.Fcw:x} (expected 0x{expected.X87.Fcw:x})");
+        if (X87.Fsw != expected.X87.Fsw) differences.Add($"fsw 0x{X87.Fsw:x} (expected 0x{expected.X87.Fsw:x})");
+        if (X87.Ftw != expected.X87.Ftw) differences.Add($"ftw 0x{X87.Ftw:x} (expected 0x{expected.X87.Ftw:x})");
+        for (int i = 0; i < 8; i++)
+            if (X87.Significands[i] != expected.X87.Significands[i] || X87.SignExponents[i] != expected.X87.SignExponents[i])
+                differences.Add($"st{i} {X87.RegisterText(i)} (expected {expected.X87.RegisterText(i)})");
         int ranges = 0;
         for (int i = 0; i < Data.Length; i++)
         {

@@ -59,7 +59,9 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
     private static string Aspect(string difference)
     {
         string first = difference[..difference.IndexOfAny([' ', '[', ':'])];
-        return Array.IndexOf(TestCase.GprNames, first) >= 0 ? "gpr" : first.StartsWith("xmm", StringComparison.Ordinal) ? "xmm" : first;
+        if (Array.IndexOf(TestCase.GprNames, first) >= 0) return "gpr";
+        if (first.StartsWith("xmm", StringComparison.Ordinal)) return "xmm";
+        return first.StartsWith("st", StringComparison.Ordinal) ? "st" : first;
     }
 
     public string Format()
@@ -86,6 +88,14 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
             .Select(i => $"{i}:{Outcome.XmmText(Host.Xmm, i)}").ToList();
         if (xmmChanges.Count > 0) line.Append(" xmm=").Append(string.Join(",", xmmChanges));
         if (Host.Mxcsr != Test.Mxcsr) line.Append($" mxcsr=0x{Host.Mxcsr:x}");
+        var x87 = Test.InitialX87();
+        if (Host.X87.Fcw != x87.Fcw) line.Append($" fcw=0x{Host.X87.Fcw:x}");
+        if (Host.X87.Fsw != x87.Fsw) line.Append($" fsw=0x{Host.X87.Fsw:x}");
+        if (Host.X87.Ftw != x87.Ftw) line.Append($" ftw=0x{Host.X87.Ftw:x}");
+        var stChanges = Enumerable.Range(0, 8)
+            .Where(i => Host.X87.Significands[i] != x87.Significands[i] || Host.X87.SignExponents[i] != x87.SignExponents[i])
+            .Select(i => $"{i}:{Host.X87.RegisterText(i)}").ToList();
+        if (stChanges.Count > 0) line.Append(" st=").Append(string.Join(",", stChanges));
         if (KnownMismatch is not null)
             line.Append($" | {KnownPrefix} {KnownMismatch}");
         return line.ToString();
@@ -121,12 +131,31 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         {
             Xmm = XmmAfter(test.InitialXmm(), host.TryGetValue("xmm", out var xmm) ? xmm : ""),
             Mxcsr = host.TryGetValue("mxcsr", out var hostMxcsr) ? (uint)Hex(hostMxcsr) : test.Mxcsr,
+            X87 = X87After(test.InitialX87(), host),
         };
         string? known = sections.Length == 5 && sections[4].StartsWith(KnownPrefix, StringComparison.Ordinal)
             ? sections[4][KnownPrefix.Length..].Trim() : null;
         if (sections.Length == 5 && known is null)
             throw new FormatException($"The fifth section must start with '{KnownPrefix}': {line}");
         return new RegressionVector(sections[0].Trim(), test, outcome, known);
+    }
+
+    private static X87State X87After(X87State initial, Dictionary<string, string> host)
+    {
+        var significands = (ulong[])initial.Significands.Clone();
+        var signExponents = (ushort[])initial.SignExponents.Clone();
+        foreach (var change in (host.TryGetValue("st", out var st) ? st : "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int index = int.Parse(change[..change.IndexOf(':')], CultureInfo.InvariantCulture);
+            string digits = change[(change.IndexOf(':') + 3)..];
+            signExponents[index] = ushort.Parse(digits[..4], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            significands[index] = ulong.Parse(digits[4..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        return new X87State(
+            host.TryGetValue("fcw", out var fcw) ? (ushort)Hex(fcw) : initial.Fcw,
+            host.TryGetValue("fsw", out var fsw) ? (ushort)Hex(fsw) : initial.Fsw,
+            host.TryGetValue("ftw", out var ftw) ? (byte)Hex(ftw) : initial.Ftw,
+            significands, signExponents);
     }
 
     private static ulong[] XmmAfter(ulong[] initial, string changes)

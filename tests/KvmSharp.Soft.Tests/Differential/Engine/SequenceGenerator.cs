@@ -32,7 +32,7 @@ public sealed class SequenceGenerator
     private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
 
     /// <summary>
-    /// The SSE and SSE2 instructions (what Soft's CPUID advertises), 64-bit mode only: elsewhere kvm_pvm runs user code
+    /// The MMX, SSE and SSE2 instructions (what Soft's CPUID advertises), 64-bit mode only: elsewhere kvm_pvm runs user code
     /// through KVM's instruction emulator, which implements few of them. Left out: RCPPS/RCPSS/RSQRTPS/RSQRTSS, whose
     /// approximations differ between Intel and AMD by design (the SDM only bounds their error), MASKMOVDQU, which writes
     /// through an implicit RDI, and LDMXCSR, which <see cref="MxcsrGroup"/> feeds valid values.
@@ -154,7 +154,7 @@ public sealed class SequenceGenerator
             var op = code.ToOpCode();
             if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !op.Mode64 || op.AddressSize != 0) continue;
             var features = code.CpuidFeatures();
-            if (features.Length == 0 || features.Any(f => f is not (CpuidFeature.SSE or CpuidFeature.SSE2))) continue;
+            if (features.Length == 0 || features.Any(f => f is not (CpuidFeature.MMX or CpuidFeature.SSE or CpuidFeature.SSE2))) continue;
             if (op.Mnemonic is Mnemonic.Rcpps or Mnemonic.Rcpss or Mnemonic.Rsqrtps or Mnemonic.Rsqrtss or Mnemonic.Maskmovdqu
                 or Mnemonic.Ldmxcsr or Mnemonic.Maskmovq) continue;
             // Not yet: Soft's SSE floating point does not keep MXCSR (rounding control, DAZ/FTZ, exception flags, #XM);
@@ -188,6 +188,7 @@ public sealed class SequenceGenerator
         OpCodeOperandKind.r32_or_mem or OpCodeOperandKind.r32_reg or OpCodeOperandKind.r32_opcode or OpCodeOperandKind.r32_rm or OpCodeOperandKind.eax => 4,
         OpCodeOperandKind.r64_or_mem or OpCodeOperandKind.r64_reg or OpCodeOperandKind.r64_opcode or OpCodeOperandKind.r64_rm or OpCodeOperandKind.rax => 8,
         OpCodeOperandKind.xmm_or_mem or OpCodeOperandKind.xmm_reg or OpCodeOperandKind.xmm_rm => 16,
+        OpCodeOperandKind.mm_or_mem or OpCodeOperandKind.mm_reg or OpCodeOperandKind.mm_rm => 8,
         OpCodeOperandKind.mem or OpCodeOperandKind.imm8 or OpCodeOperandKind.imm8_const_1 or OpCodeOperandKind.imm8sex16 or OpCodeOperandKind.imm8sex32
             or OpCodeOperandKind.imm8sex64 or OpCodeOperandKind.imm16 or OpCodeOperandKind.imm32 or OpCodeOperandKind.imm32sex64 or OpCodeOperandKind.imm64 => 0,
         _ => null,
@@ -230,6 +231,8 @@ public sealed class SequenceGenerator
                 OpCodeOperandKind.mem => new MemOperand(DataOperand(op.Mnemonic is Mnemonic.Cmpxchg16b or Mnemonic.Cmpxchg8b ? memorySize : Math.Max(1, op.OperandSize / 8))),
                 OpCodeOperandKind.xmm_reg or OpCodeOperandKind.xmm_rm => new RegisterOperand(Register.XMM0 + _rng.Below(16)),
                 OpCodeOperandKind.xmm_or_mem when _rng.Chance(65) => new RegisterOperand(Register.XMM0 + _rng.Below(16)),
+                OpCodeOperandKind.mm_reg or OpCodeOperandKind.mm_rm => new RegisterOperand(Register.MM0 + _rng.Below(8)),
+                OpCodeOperandKind.mm_or_mem when _rng.Chance(65) => new RegisterOperand(Register.MM0 + _rng.Below(8)),
                 _ when kind.ToString().EndsWith("_or_mem") && _rng.Chance(35) => new MemOperand(DataOperand(size)),
                 _ => new RegisterOperand(RandomRegister(size)),
             };

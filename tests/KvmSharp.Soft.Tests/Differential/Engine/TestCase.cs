@@ -75,6 +75,9 @@ public sealed record TestCase(GuestMode Mode, ulong DataSeed, ulong[] Gprs, ulon
 
     public ulong[] InitialXmm() => SseValues.Registers(XmmSeed);
 
+    /// <summary>The initial x87 state, rebuilt from the same seed as the XMM registers.</summary>
+    public X87State InitialX87() => X87State.Initial(XmmSeed);
+
     public byte[] Code => Instructions.SelectMany(i => i).ToArray();
 
     public TestCase WithInstructions(IReadOnlyList<byte[]> instructions) => this with { Instructions = instructions };
