@@ -11,12 +11,13 @@ namespace KvmSharp.Fuzz;
 public static class Program
 {
     private const string Usage =
-        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16|rm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
+        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16|cm16|rm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
         "  --minutes M   run for M minutes (default 1; decimals allowed)\n" +
         "  --count N     stop after N sequences instead\n" +
         "  --seed S      generator seed (default: random, printed)\n" +
         "  --mode        64 (long mode, CPL 3; default), 32 (compatibility mode, CPL 3), pm32 (32-bit protected mode\n" +
-        "                without paging, CPL 3), pm16 (16-bit code and stack segments in protected mode, CPL 3) or rm16\n" +
+        "                without paging, CPL 3), pm16 (16-bit code and stack segments in protected mode, CPL 3), cm16\n" +
+        "                (the same 16-bit segments in compatibility mode, paged, CPL 3) or rm16\n" +
         "                (real mode, segment bases at the code and data pages)\n" +
         "  --vectors     the vectors file (default: tests/KvmSharp.Soft.Tests/Differential/vectors.txt of the repository around the current directory)\n" +
         "  --mask-flags  RFLAGS bits to leave out of comparisons, to look past a known bug (e.g. 0x10000)\n" +

@@ -43,6 +43,13 @@ public sealed class DifferentialTests
     public void FixedSeedSequences_16BitProtectedModeUserMode_MatchHost() => RunFixedSeed(GuestMode.Protected16, FixedSequences / 2);
 
     /// <summary>
+    /// The same 16-bit code and segments in compatibility mode (long mode, paged, CS.L=0 and CS.D=0), where segment bases
+    /// and limits still apply. KVM's emulator runs it here, as all compatibility-mode user code under kvm_pvm.
+    /// </summary>
+    [Fact]
+    public void FixedSeedSequences_16BitCompatibilityModeUserMode_MatchHost() => RunFixedSeed(GuestMode.Compat16, FixedSequences / 2);
+
+    /// <summary>
     /// Real mode, with CS's hidden base at 2 MiB and the data segments' at 4 MiB, exceptions through a real-mode vector
     /// table (the frame lands on the user stack). KVM's instruction emulator runs it here; where it cannot deliver #UD
     /// (an internal-error exit) the run is not compared.

@@ -246,7 +246,7 @@ public sealed class DiffMachine : IDisposable
             s.Cr4 = 0x600; // OSXMMEXCPT OSFXSR
             s.Efer = 0;
         }
-        if (mode == GuestMode.Protected16)
+        if (mode is GuestMode.Protected16 or GuestMode.Compat16)
         {
             s.Cs = new KvmSegment { Selector = UserCs16, Base = CodeAddress, Limit = 0xFFFF, Type = 11, Present = 1, Dpl = 3, S = 1 };
             var data16 = new KvmSegment { Selector = UserDs16, Base = DataAddress, Limit = 0xFFFF, Type = 3, Present = 1, Dpl = 3, S = 1 };

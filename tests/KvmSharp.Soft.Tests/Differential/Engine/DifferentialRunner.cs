@@ -67,6 +67,15 @@ public sealed class DifferentialRunner : IDisposable
             && step.Instruction.Code.CpuidFeatures().Any(f => f is CpuidFeature.SSE or CpuidFeature.SSE2);
     }
 
+    /// <summary>
+    /// In 16-bit compatibility mode kvm_pvm delivers a #UD by having KVM's emulator fetch the instruction again, and that
+    /// fetch ignores CS's base: UD2 at IP 0 of a code segment based at 2 MiB gives a #PF at linear address 0 (error 5,
+    /// a user read of the supervisor page there) where the processor and Soft raise #UD. Such a run is not compared.
+    /// </summary>
+    public static bool IsKvmPvmCompat16UndefinedOpcodeFetch(TestCase test, Outcome host, Outcome soft) =>
+        test.Mode == GuestMode.Compat16 && host.Kind == OutcomeKind.Exception && host.Vector == 14 && host.Cr2 == host.Rip
+        && soft.Kind == OutcomeKind.Exception && soft.Vector == 6 && soft.Rip == host.Rip;
+
     public Outcome RunHost(TestCase test) => _host.Run(test);
 
     public Outcome RunSoft(TestCase test) => _soft.Run(test);
@@ -79,7 +88,7 @@ public sealed class DifferentialRunner : IDisposable
         Runs++;
         Instructions += test.Instructions.Count + 1;
         if (IsKvmPvmReservedFault(host) || IsEmulatorGapAfterSelfModification(test, host) || IsRealModeUndefinedOpcodeGap(test, host, soft)
-            || IsKvmPvmGeneralProtectionReplayedAsUndefined(test, host, soft))
+            || IsKvmPvmGeneralProtectionReplayedAsUndefined(test, host, soft) || IsKvmPvmCompat16UndefinedOpcodeFetch(test, host, soft))
         {
             Incomparable++;
             return new Comparison(test, host, soft, []);

@@ -15,6 +15,11 @@ public enum GuestMode
     /// </summary>
     Protected16 = 1016,
     /// <summary>
+    /// 16-bit code in compatibility mode (long mode with 4-level paging, CS.L=0 and CS.D=0), CPL 3, with the same 16-bit
+    /// code, data and stack segments as <see cref="Protected16"/>: segment bases and limits apply in compatibility mode.
+    /// </summary>
+    Compat16 = 2016,
+    /// <summary>
     /// Real mode (CR0.PE=0) with CS's hidden base at the code address and DS/ES/FS/GS/SS's at the data address (as
     /// KVM_SET_SREGS can load them); exceptions go through a real-mode interrupt vector table.
     /// </summary>
@@ -26,7 +31,7 @@ public static class GuestModes
     public static int Bitness(this GuestMode mode) => mode switch
     {
         GuestMode.Long64 => 64,
-        GuestMode.Protected16 or GuestMode.Real16 => 16,
+        GuestMode.Protected16 or GuestMode.Compat16 or GuestMode.Real16 => 16,
         _ => 32,
     };
 
@@ -40,6 +45,7 @@ public static class GuestModes
         GuestMode.Compat32 => "32",
         GuestMode.Protected32 => "pm32",
         GuestMode.Protected16 => "pm16",
+        GuestMode.Compat16 => "cm16",
         GuestMode.Real16 => "rm16",
         _ => throw new ArgumentOutOfRangeException(nameof(mode)),
     };
@@ -50,8 +56,9 @@ public static class GuestModes
         "32" => GuestMode.Compat32,
         "pm32" => GuestMode.Protected32,
         "pm16" => GuestMode.Protected16,
+        "cm16" => GuestMode.Compat16,
         "rm16" => GuestMode.Real16,
-        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32, pm32, pm16 or rm16)."),
+        _ => throw new FormatException($"Unknown guest mode '{tag}' (expected 64, 32, pm32, pm16, cm16 or rm16)."),
     };
 }
 
