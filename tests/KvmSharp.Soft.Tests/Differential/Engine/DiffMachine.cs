@@ -103,7 +103,7 @@ public sealed class DiffMachine : IDisposable
     {
         var outcome = RunOnce(test);
         var xsave = _vcpu.GetXsave();
-        outcome = outcome with { Xmm = XmmOf(xsave), Mxcsr = MxcsrOf(xsave), X87 = X87Of(xsave) };
+        outcome = outcome with { Xmm = XmmOf(xsave), Mxcsr = MxcsrOf(xsave), X87 = X87Of(xsave), Segments = SegmentsAfter(test, outcome) };
         int stop = (int)CodeAddress + test.Code.Length;
         ReadOnlySpan<byte> ram = _ram.Span;
         CodeOverwritten = !ram.Slice((int)CodeAddress, test.Code.Length).SequenceEqual(test.Code)
@@ -126,6 +126,9 @@ public sealed class DiffMachine : IDisposable
         test.InitialData().CopyTo(ram[(int)DataAddress..]);
         // String ops with a runaway count reach past the compared region; what they find there must not depend on earlier runs.
         ram[((int)DataAddress + DataSize)..(int)UnmappedAddress].Clear();
+        // Segment loads reach the memory between the system area and the code (real mode up to 0x10FFEF): clear it too,
+        // so that what a run reads there never depends on earlier runs.
+        if (test.Mode != GuestMode.Long64) ram[SystemAreaEnd..(int)CodeAddress].Clear();
 
         if (test.Mode.RunsWithoutPaging()) RecreateVm();
         _vcpu.SetSregs(UserSregs(test.Mode));
@@ -219,9 +222,30 @@ public sealed class DiffMachine : IDisposable
             (regs.Rflags & ~0xFFFFUL) | flags, data);
     }
 
-    private KvmSregs UserSregs(GuestMode mode)
+    /// <summary>
+    /// The segment registers at the end. An exception's handler runs with the kernel's CS and SS (in real mode: CS), which
+    /// say nothing about the user code: they are reported as the mode's initial ones, the frame having the user's selectors.
+    /// </summary>
+    private SegmentState[] SegmentsAfter(TestCase test, Outcome outcome)
     {
-        var s = _resetSregs;
+        var segments = SegmentState.All(_vcpu.GetSregs());
+        if (outcome.Kind == OutcomeKind.Exception)
+        {
+            var initial = InitialSegments(test.Mode);
+            segments[1] = initial[1];
+            if (test.Mode != GuestMode.Real16) segments[2] = initial[2];
+        }
+        return segments;
+    }
+
+    /// <summary>ES, CS, SS, DS, FS and GS as a case in <paramref name="mode"/> starts.</summary>
+    public static SegmentState[] InitialSegments(GuestMode mode) => SegmentState.All(UserSregs(default, mode));
+
+    private KvmSregs UserSregs(GuestMode mode) => UserSregs(_resetSregs, mode);
+
+    private static KvmSregs UserSregs(KvmSregs reset, GuestMode mode)
+    {
+        var s = reset;
         s.Cs = mode == GuestMode.Long64
             ? new KvmSegment { Selector = UserCs64, Type = 11, Present = 1, Dpl = 3, S = 1, L = 1, G = 1, Limit = 0xFFFF_FFFF }
             : new KvmSegment { Selector = UserCs32, Type = 11, Present = 1, Dpl = 3, S = 1, Db = 1, G = 1, Limit = 0xFFFF_FFFF };
@@ -229,7 +253,8 @@ public sealed class DiffMachine : IDisposable
         s.Ds = s.Es = s.Fs = s.Gs = s.Ss = data;
         s.Tr = new KvmSegment { Selector = TssSelector, Base = Tss, Limit = 0x2068, Type = 11, Present = 1 };
         s.Ldt = new KvmSegment { Type = 2, Unusable = 1 };
-        s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x3F };
+        // Up to the 16-bit segments' descriptors, which 16-bit compatibility-mode code may load.
+        s.Gdt = new KvmDtable { Base = Gdt, Limit = 0x5F };
         s.Idt = new KvmDtable { Base = Idt, Limit = 0xFFF };
         s.Cr0 = 0x8005_0033; // PG AM WP NE ET MP PE
         s.Cr2 = 0;

@@ -26,6 +26,9 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
 
     public X87State X87 { get; init; } = X87State.Default;
 
+    /// <summary>ES, CS, SS, DS, FS, GS (<see cref="SegmentState.Names"/>); empty when not known.</summary>
+    public SegmentState[] Segments { get; init; } = [];
+
     /// <summary>The differences from <paramref name="expected"/>, ignoring RFLAGS bits in <paramref name="undefinedFlags"/>.</summary>
     public List<string> DifferencesFrom(Outcome expected, ulong undefinedFlags)
     {
@@ -54,6 +57,9 @@ public sealed record Outcome(OutcomeKind Kind, string Detail, int Vector, ulong 
         for (int i = 0; i < 8; i++)
             if (X87.Significands[i] != expected.X87.Significands[i] || X87.SignExponents[i] != expected.X87.SignExponents[i])
                 differences.Add($"st{i} {X87.RegisterText(i)} (expected {expected.X87.RegisterText(i)})");
+        for (int i = 0; i < Math.Min(Segments.Length, expected.Segments.Length); i++)
+            if (!Segments[i].SameAs(expected.Segments[i]))
+                differences.Add($"{SegmentState.Names[i]} {Segments[i]} (expected {expected.Segments[i]})");
         int ranges = 0;
         for (int i = 0; i < Data.Length; i++)
         {

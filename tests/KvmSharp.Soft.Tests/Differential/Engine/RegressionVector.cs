@@ -61,6 +61,7 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
         string first = difference[..difference.IndexOfAny([' ', '[', ':'])];
         if (Array.IndexOf(TestCase.GprNames, first) >= 0) return "gpr";
         if (first.StartsWith("xmm", StringComparison.Ordinal)) return "xmm";
+        if (Array.IndexOf(SegmentState.Names, first) >= 0) return "segment";
         return first.StartsWith("st", StringComparison.Ordinal) ? "st" : first;
     }
 
@@ -96,6 +97,10 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
             .Where(i => Host.X87.Significands[i] != x87.Significands[i] || Host.X87.SignExponents[i] != x87.SignExponents[i])
             .Select(i => $"{i}:{Host.X87.RegisterText(i)}").ToList();
         if (stChanges.Count > 0) line.Append(" st=").Append(string.Join(",", stChanges));
+        var initialSegments = DiffMachine.InitialSegments(Test.Mode);
+        var segmentChanges = Enumerable.Range(0, Host.Segments.Length).Where(i => Host.Segments[i] != initialSegments[i])
+            .Select(i => $"{SegmentState.Names[i]}:{Host.Segments[i]}").ToList();
+        if (segmentChanges.Count > 0) line.Append(" seg=").Append(string.Join(",", segmentChanges));
         if (KnownMismatch is not null)
             line.Append($" | {KnownPrefix} {KnownMismatch}");
         return line.ToString();
@@ -132,6 +137,7 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
             Xmm = XmmAfter(test.InitialXmm(), host.TryGetValue("xmm", out var xmm) ? xmm : ""),
             Mxcsr = host.TryGetValue("mxcsr", out var hostMxcsr) ? (uint)Hex(hostMxcsr) : test.Mxcsr,
             X87 = X87After(test.InitialX87(), host),
+            Segments = SegmentsAfter(DiffMachine.InitialSegments(mode), host.TryGetValue("seg", out var seg) ? seg : ""),
         };
         string? known = sections.Length == 5 && sections[4].StartsWith(KnownPrefix, StringComparison.Ordinal)
             ? sections[4][KnownPrefix.Length..].Trim() : null;
@@ -156,6 +162,14 @@ public sealed record RegressionVector(string Name, TestCase Test, Outcome Host, 
             host.TryGetValue("fsw", out var fsw) ? (ushort)Hex(fsw) : initial.Fsw,
             host.TryGetValue("ftw", out var ftw) ? (byte)Hex(ftw) : initial.Ftw,
             significands, signExponents);
+    }
+
+    private static SegmentState[] SegmentsAfter(SegmentState[] initial, string changes)
+    {
+        var segments = (SegmentState[])initial.Clone();
+        foreach (var change in changes.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            segments[Array.IndexOf(SegmentState.Names, change[..change.IndexOf(':')])] = SegmentState.Parse(change[(change.IndexOf(':') + 1)..]);
+        return segments;
     }
 
     private static ulong[] XmmAfter(ulong[] initial, string changes)
