@@ -74,6 +74,7 @@ public sealed unsafe partial class X86Cpu
 
     private void ExecuteSse(ref Instruction instruction)
     {
+        if (TryExecuteMmxOperandConversion(ref instruction)) return;
         if (UsesMmx(ref instruction))
         {
             ExecuteMmx(ref instruction);

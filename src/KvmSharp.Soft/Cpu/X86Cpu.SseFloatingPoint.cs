@@ -78,6 +78,47 @@ public sealed unsafe partial class X86Cpu
     }
 
     /// <summary>
+    /// CVTPI2PS/PD, CVT(T)PS2PI and CVT(T)PD2PI: SSE conversions with an MMX operand. They follow the SSE availability
+    /// rules and MXCSR; touching an MMX register switches the x87 unit to MMX mode, while CVTPI2Px from memory does not.
+    /// </summary>
+    private bool TryExecuteMmxOperandConversion(ref Instruction instruction)
+    {
+        Mnemonic mnemonic = instruction.Mnemonic;
+        if (mnemonic is not (Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi
+            or Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi))
+            return false;
+        CheckSseAvailable();
+        uint mxcsr = Fpu.Mxcsr, flags = 0;
+        if (mnemonic is Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd)
+        {
+            bool fromMmx = instruction.Op1Kind == OpKind.Register;
+            ulong integers = fromMmx ? ReadMm(instruction.Op1Register) : ReadOperand(ref instruction, 1, 8);
+            if (fromMmx) EnterMmxMode();
+            int destination = XmmIndex(instruction.Op0Register);
+            bool toDouble = mnemonic == Mnemonic.Cvtpi2pd;
+            ulong low = SseFloat.FromInteger((int)integers, toDouble, mxcsr, ref flags);
+            ulong high = SseFloat.FromInteger((int)(integers >> 32), toDouble, mxcsr, ref flags);
+            CompleteSimdFloat(flags);
+            WriteXmm(destination, toDouble
+                ? Vector128.Create(low, high)
+                : ReadXmm(destination).WithElement(0, low | high << 32));
+            return true;
+        }
+        bool fromDouble = mnemonic is Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi;
+        bool truncate = mnemonic is Mnemonic.Cvttps2pi or Mnemonic.Cvttpd2pi;
+        // The double forms read a whole (aligned) XMM operand; the single forms only its low 64 bits.
+        Vector128<ulong> source = fromDouble
+            ? ReadXmmOperand(ref instruction, 1, aligned: true)
+            : Vector128.Create(ReadScalarSource(ref instruction, 1, 8), 0UL);
+        EnterMmxMode();
+        ulong first = SseFloat.ToInteger(GetLane(source, 0, fromDouble), fromDouble, false, truncate, mxcsr, ref flags);
+        ulong second = SseFloat.ToInteger(GetLane(source, 1, fromDouble), fromDouble, false, truncate, mxcsr, ref flags);
+        CompleteSimdFloat(flags);
+        WriteMm(instruction.Op0Register, first | second << 32);
+        return true;
+    }
+
+    /// <summary>
     /// Adds the detected flags to MXCSR the way the processor does, or raises the SIMD floating-point exception: an
     /// unmasked pre-computation exception (IE, DE, ZE in any lane) stops the instruction with only those flags set; an
     /// unmasked post-computation one (OE, UE, PE) sets every detected flag. Either way no destination is written.

@@ -235,6 +235,38 @@ public class SseFloatCpuTests
     }
 
     [Fact]
+    public void Mmx_operand_conversions_round_per_mxcsr_and_switch_to_mmx_mode_only_when_touching_mmx_registers()
+    {
+        using var m = Machine(AllMasked, a =>
+        {
+            a.mov(edi, (uint)Data);
+            a.cvtpi2pd(xmm5, __qword_ptr[rdi]);   // memory source: the x87 unit stays as it is
+            a.fnstenv(__[rdi + 0x100]);
+            a.movq(mm1, __qword_ptr[rdi]);
+            a.emms();
+            a.cvtpi2ps(xmm0, mm1);               // 2^24 + 1 rounds to 2^24 (PE); -3 is exact
+            a.cvtps2pi(mm2, xmm3);               // 2.5 → 2, -2.5 → -2 (to even)
+            a.cvttpd2pi(mm3, xmm4);              // NaN → indefinite (IE), -7.9 → -7
+            a.movq(rax, mm2);
+            a.movq(rbx, mm3);
+        });
+        m.Memory.Write64(Data, (ulong)(uint)((1 << 24) + 1) | (ulong)unchecked((uint)-3) << 32);
+        SetXmm(m, 0, ~0UL, 0x1234);
+        SetXmm(m, 3, Singles(2.5f, -2.5f), 0);
+        SetXmm(m, 4, Bits(double.NaN), Bits(-7.9));
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal((Bits(16777217), Bits(-3)), GetXmm(m, 5));
+        Assert.Equal((Singles(16777216f, -3f), 0x1234UL), GetXmm(m, 0));
+        Assert.Equal(0xFFFFFFFE_00000002UL, m.Cpu.Rax);
+        Assert.Equal(0xFFFFFFF9_80000000UL, m.Cpu.Rbx);
+        Assert.Equal(AllMasked | SseFloat.FlagPrecision | SseFloat.FlagInvalid, m.Cpu.Fpu.Mxcsr);
+        // FNSTENV's tag word after the memory-source CVTPI2PD: still all empty.
+        Assert.Equal(0xFFFF, m.Memory.Read16(Data + 0x100 + 8));
+        // The later MMX-register forms left every register valid.
+        Assert.Equal(0xFF, m.Cpu.Fpu.Ftwx);
+    }
+
+    [Fact]
     public void A_fault_on_the_memory_operand_comes_before_any_floating_point_exception()
     {
         using var m = Machine(Unmask(SseFloat.FlagDivideByZero), a =>
