@@ -413,21 +413,17 @@ public static class SseFloat
         return RoundPack(false, (exponent - radicandShift) / 2, root, inexactRoot, f, mxcsr, ref flags);
     }
 
+    /// <summary>
+    /// Floor of the square root of a radicand in [2^126, 2^128), and whether it was inexact. The host's square root of the
+    /// radicand rounded to binary64 is within about 2^11 of the answer; one Newton step and a final adjustment make it exact.
+    /// </summary>
     private static UInt128 IntegerSquareRoot(UInt128 radicand, out bool hasRemainder)
     {
-        UInt128 remainder = 0, root = 0;
-        for (int pair = 63; pair >= 0; pair--)
-        {
-            remainder = (remainder << 2) | ((radicand >> (2 * pair)) & 3);
-            root <<= 1;
-            UInt128 trial = (root << 1) | 1;
-            if (remainder >= trial)
-            {
-                remainder -= trial;
-                root |= 1;
-            }
-        }
-        hasRemainder = remainder != 0;
+        ulong root = (ulong)Math.Min(Math.Sqrt((double)radicand), 18446744073709549568.0);
+        root = (ulong)(((UInt128)root + radicand / root) >> 1);
+        while ((UInt128)root * root > radicand) root--;
+        while (root < ulong.MaxValue && (UInt128)(root + 1) * (root + 1) <= radicand) root++;
+        hasRemainder = (UInt128)root * root != radicand;
         return root;
     }
 
