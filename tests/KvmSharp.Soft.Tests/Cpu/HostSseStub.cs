@@ -18,13 +18,16 @@ public sealed unsafe class HostSseStub : IDisposable
     {
         public uint MxcsrIn;      // 0
         public uint MxcsrOut;     // 4
-        public ulong A;           // 8
-        public ulong B;           // 16
-        public ulong XmmResult;   // 24
-        public ulong RaxResult;   // 32
-        public uint HostMxcsr;    // 40
-        public uint Padding;      // 44
-        public ulong Rflags;      // 48
+        public ulong ALow;        // 8
+        public ulong AHigh;       // 16
+        public ulong BLow;        // 24
+        public ulong BHigh;       // 32
+        public ulong XmmLow;      // 40
+        public ulong XmmHigh;     // 48
+        public ulong RaxResult;   // 56
+        public uint HostMxcsr;    // 64
+        public uint Padding;      // 68
+        public ulong Rflags;      // 72
     }
 
     private const int ProtRead = 1, ProtWrite = 2, ProtExec = 4, MapPrivate = 2, MapAnonymous = 0x20;
@@ -42,8 +45,8 @@ public sealed unsafe class HostSseStub : IDisposable
     private readonly nuint _length;
 
     /// <param name="body">
-    /// The instruction(s) under test: xmm0 holds A and xmm1 holds B (low 64 bits, rest zero), rax holds B; the stub
-    /// returns xmm0's low 64 bits, rax and RFLAGS.
+    /// The instruction(s) under test: xmm0 holds A and xmm1 holds B, rax holds B's low 64 bits, the arithmetic flags
+    /// are clear; the stub returns xmm0, rax and RFLAGS.
     /// </param>
     public HostSseStub(Action<Assembler> body)
     {
@@ -59,31 +62,41 @@ public sealed unsafe class HostSseStub : IDisposable
     private static byte[] Build(Action<Assembler> body)
     {
         var a = new Assembler(64);
-        a.stmxcsr(__dword_ptr[rdi + 40]);
+        a.stmxcsr(__dword_ptr[rdi + 64]);
         a.ldmxcsr(__dword_ptr[rdi]);
-        a.movq(xmm0, __qword_ptr[rdi + 8]);
-        a.movq(xmm1, __qword_ptr[rdi + 16]);
-        a.mov(rax, __qword_ptr[rdi + 16]);
+        a.movdqu(xmm0, __xmmword_ptr[rdi + 8]);
+        a.movdqu(xmm1, __xmmword_ptr[rdi + 24]);
+        a.mov(rax, __qword_ptr[rdi + 24]);
+        // Known arithmetic flags (all clear) for instructions that leave them alone.
+        a.push(2);
+        a.popfq();
         body(a);
-        a.movq(__qword_ptr[rdi + 24], xmm0);
-        a.mov(__qword_ptr[rdi + 32], rax);
+        a.movdqu(__xmmword_ptr[rdi + 40], xmm0);
+        a.mov(__qword_ptr[rdi + 56], rax);
         a.pushfq();
         a.pop(rcx);
-        a.mov(__qword_ptr[rdi + 48], rcx);
+        a.mov(__qword_ptr[rdi + 72], rcx);
         a.stmxcsr(__dword_ptr[rdi + 4]);
-        a.ldmxcsr(__dword_ptr[rdi + 40]);
+        a.ldmxcsr(__dword_ptr[rdi + 64]);
         a.ret();
         using var stream = new MemoryStream();
         a.Assemble(new StreamCodeWriter(stream), 0);
         return stream.ToArray();
     }
 
+    /// <summary>Scalar operands: A and B in the low 64 bits of xmm0 and xmm1, the rest zero; returns xmm0's low half.</summary>
     public (ulong Xmm, ulong Rax, ulong Rflags, uint Mxcsr) Run(ulong a, ulong b, uint mxcsr)
     {
+        var result = Run128((a, 0), (b, 0), mxcsr);
+        return (result.Xmm.Low, result.Rax, result.Rflags, result.Mxcsr);
+    }
+
+    public ((ulong Low, ulong High) Xmm, ulong Rax, ulong Rflags, uint Mxcsr) Run128((ulong Low, ulong High) a, (ulong Low, ulong High) b, uint mxcsr)
+    {
         if ((mxcsr & 0x1F80) != 0x1F80) throw new ArgumentException("every exception must stay masked on the host", nameof(mxcsr));
-        Frame frame = new() { MxcsrIn = mxcsr, A = a, B = b };
+        Frame frame = new() { MxcsrIn = mxcsr, ALow = a.Low, AHigh = a.High, BLow = b.Low, BHigh = b.High };
         ((delegate* unmanaged<Frame*, void>)_code)(&frame);
-        return (frame.XmmResult, frame.RaxResult, frame.Rflags, frame.MxcsrOut);
+        return ((frame.XmmLow, frame.XmmHigh), frame.RaxResult, frame.Rflags, frame.MxcsrOut);
     }
 
     public void Dispose() => munmap(_code, _length);
