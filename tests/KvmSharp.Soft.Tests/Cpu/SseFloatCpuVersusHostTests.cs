@@ -5,7 +5,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace KvmSharp.Soft.Tests.Cpu;
 
 /// <summary>
-/// A small differential test: the same register-to-register SSE instruction runs on <see cref="X86Cpu"/> and natively on
+/// A small differential test: the same register-form SSE instruction runs on <see cref="X86Cpu"/> and natively on
 /// the host, from the same XMM0/XMM1/RAX and MXCSR (every exception masked), and the whole of XMM0, RAX, the arithmetic
 /// flags and MXCSR must agree. This covers the instruction-level plumbing the per-operation tests do not: lane layout of
 /// packed forms, which lanes scalar forms keep, the zeroed halves of narrowing conversions, and flags OR-ed over lanes.
@@ -53,6 +53,11 @@ public class SseFloatCpuVersusHostTests
         yield return ("cvtsi2sd", a => a.cvtsi2sd(xmm0, rax));
         yield return ("cvtsd2si", a => a.cvtsd2si(rax, xmm1));
         yield return ("cvttss2si", a => a.cvttss2si(eax, xmm1));
+        // MMX-operand conversions; EMMS afterwards leaves the host's x87 unit as the test process expects it.
+        yield return ("cvtpi2ps", a => { a.movq(mm1, rax); a.cvtpi2ps(xmm0, mm1); a.emms(); });
+        yield return ("cvtpi2pd", a => { a.movq(mm1, rax); a.cvtpi2pd(xmm0, mm1); a.emms(); });
+        yield return ("cvtps2pi", a => { a.cvtps2pi(mm2, xmm1); a.movq(rax, mm2); a.emms(); });
+        yield return ("cvttpd2pi", a => { a.cvttpd2pi(mm2, xmm1); a.movq(rax, mm2); a.emms(); });
     }
 
     /// <summary>128-bit operands built from the scalar pairs of both formats, so every lane sees specials and randoms.</summary>
