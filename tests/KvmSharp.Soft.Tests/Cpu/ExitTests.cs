@@ -250,9 +250,9 @@ public class ExitTests
     public void UnknownInstruction_IsInternalErrorNamingIt()
     {
         using var m = LongMode();
-        m.LoadCode(Code, a => { a.nop(); a.cvtpi2ps(xmm0, mm1); }); // MMX-to-SSE conversions are not implemented
+        m.LoadCode(Code, a => { a.nop(); a.rcpps(xmm0, xmm1); }); // the reciprocal approximations are not implemented
         Assert.Equal(CpuExitReason.InternalError, m.Run());
-        Assert.Contains("cvtpi2ps", m.Cpu.Exit.InternalError);
+        Assert.Contains("rcpps", m.Cpu.Exit.InternalError);
         Assert.Equal(Code + 1, m.Cpu.Rip);
     }
 
