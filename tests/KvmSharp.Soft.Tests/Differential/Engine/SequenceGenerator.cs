@@ -158,27 +158,12 @@ public sealed class SequenceGenerator
             if (features.Length == 0 || features.Any(f => f is not (CpuidFeature.MMX or CpuidFeature.SSE or CpuidFeature.SSE2))) continue;
             if (op.Mnemonic is Mnemonic.Rcpps or Mnemonic.Rcpss or Mnemonic.Rsqrtps or Mnemonic.Rsqrtss or Mnemonic.Maskmovdqu
                 or Mnemonic.Ldmxcsr or Mnemonic.Maskmovq) continue;
-            // Not yet: Soft's SSE floating point does not keep MXCSR (rounding control, DAZ/FTZ, exception flags, #XM);
-            // see src/KvmSharp.Soft/Cpu/README.md. Its results would differ from the processor's in most sequences.
-            if (IsFloatingPointArithmetic(op.Mnemonic)) continue;
             bool supported = true;
             for (int i = 0; i < op.OpCount; i++)
                 supported &= OperandSize(op.GetOpKind(i)) is not null;
             if (supported) codes.Add(code);
         }
         return [.. codes];
-    }
-
-    /// <summary>The SSE instructions that compute with floating-point values, round, and raise SIMD floating-point exceptions.</summary>
-    private static bool IsFloatingPointArithmetic(Mnemonic mnemonic)
-    {
-        string name = mnemonic.ToString();
-        if (name.StartsWith("Cvt", StringComparison.Ordinal) || name.StartsWith("Comis", StringComparison.Ordinal) || name.StartsWith("Ucomis", StringComparison.Ordinal))
-            return true;
-        bool floatSuffix = name.EndsWith("ps", StringComparison.Ordinal) || name.EndsWith("pd", StringComparison.Ordinal)
-            || name.EndsWith("ss", StringComparison.Ordinal) || name.EndsWith("sd", StringComparison.Ordinal);
-        string[] arithmetic = ["Add", "Sub", "Mul", "Div", "Min", "Max", "Sqrt", "Cmp"];
-        return floatSuffix && arithmetic.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal) && name.Length == prefix.Length + 2);
     }
 
     /// <summary>Bytes of a register or memory operand of this kind; 0 for immediates and bare memory; null if unsupported.</summary>
