@@ -45,6 +45,32 @@ public sealed unsafe partial class X86Cpu
         Fpu.St[index * 2 + 1] = 0xFFFF;
     }
 
+    /// <summary>
+    /// MASKMOVQ/MASKMOVDQU: stores the bytes of <paramref name="data"/> whose byte in <paramref name="mask"/> has its top bit
+    /// set, at DS:rDI (segment overridable) onwards; the other bytes of memory are not touched. The whole operand is checked
+    /// first, as on the EPYC: a #PF names rDI even when its byte is not selected, an all-zero mask still faults, and with
+    /// CR0.AM and RFLAGS.AC at CPL 3 an operand not aligned to 8 bytes raises #AC, before any #PF.
+    /// </summary>
+    private void StoreSelectedBytes(ref Instruction instruction, ulong data, ulong mask, int bytes, ulong dataHigh = 0, ulong maskHigh = 0)
+    {
+        ulong addressMask = SizeMask(StringAddressSize(instruction.Op0Kind));
+        ulong start = Gpr[7] & addressMask;
+        int segment = MemorySegment(ref instruction);
+        ulong linear = SegmentedLinear(segment, start, bytes, AccessKind.Write);
+        // The alignment check comes before the page walk here (the EPYC raises #AC for MASKMOVQ at 0xffffffffffffffff,
+        // whose page is not present), and asks for 8 bytes for MASKMOVDQU too (probed: #AC at offsets 2, 4 and 12 of 16,
+        // none at 8).
+        CheckAlignment(linear, 8);
+        ProbeWrite(linear, bytes);
+        for (int i = 0; i < bytes; i++)
+        {
+            ulong maskByte = (i < 8 ? mask >> (i * 8) : maskHigh >> ((i - 8) * 8)) & 0xFF;
+            if ((maskByte & 0x80) == 0) continue;
+            ulong dataByte = (i < 8 ? data >> (i * 8) : dataHigh >> ((i - 8) * 8)) & 0xFF;
+            WriteMemory(segment, (start + (ulong)i) & addressMask, 1, dataByte);
+        }
+    }
+
     private ulong ReadMmOperand(ref Instruction instruction, int op)
     {
         if (instruction.GetOpKind(op) == OpKind.Register)
@@ -111,6 +137,15 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Pextrw:
                 WriteRegister(instruction.Op0Register, (ReadMm(instruction.Op1Register) >> ((instruction.Immediate8 & 3) * 16)) & 0xFFFF);
                 return;
+            case Mnemonic.Maskmovq:
+            {
+                ulong data = ReadMm(instruction.Op1Register), mask = ReadMm(instruction.Op2Register);
+                // Unlike MOVD/MOVQ stores, MASKMOVQ has switched the x87 unit to MMX use when its store faults (the EPYC's
+                // tag word after a #PF in it).
+                EnterMmxMode();
+                StoreSelectedBytes(ref instruction, data, mask, 8);
+                return;
+            }
             case Mnemonic.Pinsrw:
             {
                 int shift = (instruction.Immediate8 & 3) * 16;

@@ -80,6 +80,13 @@ public sealed unsafe partial class X86Cpu
             ExecuteMmx(ref instruction);
             return;
         }
+        if (instruction.Mnemonic == Mnemonic.Maskmovdqu)
+        {
+            CheckSseAvailable();
+            Vector128<ulong> data = ReadXmm(XmmIndex(instruction.Op1Register)), mask = ReadXmm(XmmIndex(instruction.Op2Register));
+            StoreSelectedBytes(ref instruction, data.GetElement(0), mask.GetElement(0), 16, data.GetElement(1), mask.GetElement(1));
+            return;
+        }
         if (instruction.Mnemonic == Mnemonic.Emms)
         {
             CheckFpuAvailable();

@@ -46,6 +46,11 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Sqrtps: ExecuteFloatArithmetic(ref instruction, FloatOperation.SquareRoot, false, false); return true;
             case Mnemonic.Sqrtpd: ExecuteFloatArithmetic(ref instruction, FloatOperation.SquareRoot, true, false); return true;
 
+            case Mnemonic.Rcpss: ExecuteReciprocalEstimate(ref instruction, squareRoot: false, scalar: true); return true;
+            case Mnemonic.Rcpps: ExecuteReciprocalEstimate(ref instruction, squareRoot: false, scalar: false); return true;
+            case Mnemonic.Rsqrtss: ExecuteReciprocalEstimate(ref instruction, squareRoot: true, scalar: true); return true;
+            case Mnemonic.Rsqrtps: ExecuteReciprocalEstimate(ref instruction, squareRoot: true, scalar: false); return true;
+
             case Mnemonic.Cmpss: ExecuteFloatCompare(ref instruction, false, true); return true;
             case Mnemonic.Cmpsd: ExecuteFloatCompare(ref instruction, true, true); return true;
             case Mnemonic.Cmpps: ExecuteFloatCompare(ref instruction, false, false); return true;
@@ -164,6 +169,43 @@ public sealed unsafe partial class X86Cpu
 
     private static Vector128<ulong> WithLane(Vector128<ulong> value, int lane, ulong bits, bool isDouble) =>
         isDouble ? value.WithElement(lane, bits) : value.AsUInt32().WithElement(lane, (uint)bits).AsUInt64();
+
+    /// <summary>
+    /// RCPSS/RCPPS/RSQRTSS/RSQRTPS. The SDM only bounds these approximations (relative error at most 1.5 × 2^-12) and
+    /// Intel and AMD give different bits, so Soft returns the correctly rounded 1/x or 1/√x, which is within any such
+    /// bound, with the special cases the SDM fixes: denormal inputs count as zero, zero gives infinity of its sign, infinity
+    /// gives zero, a negative input to RSQRT (−∞ too) gives the default NaN, a NaN gives itself quietened, and a reciprocal
+    /// too small for a normal single is flushed to zero. MXCSR is neither read nor written: these raise no SIMD exception.
+    /// </summary>
+    private void ExecuteReciprocalEstimate(ref Instruction instruction, bool squareRoot, bool scalar)
+    {
+        CheckSseAvailable();
+        int destination = XmmIndex(instruction.Op0Register);
+        Vector128<ulong> source = scalar
+            ? Vector128.Create(ReadScalarSource(ref instruction, 1, 4), 0UL)
+            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<uint> lanes = source.AsUInt32();
+        Vector128<uint> result = scalar ? ReadXmm(destination).AsUInt32() : lanes;
+        for (int i = 0; i < (scalar ? 1 : 4); i++)
+            result = result.WithElement(i, ReciprocalEstimate(lanes.GetElement(i), squareRoot));
+        WriteXmm(destination, result.AsUInt64());
+    }
+
+    private static uint ReciprocalEstimate(uint bits, bool squareRoot)
+    {
+        uint sign = bits & 0x8000_0000;
+        uint exponent = (bits >> 23) & 0xFF;
+        if (exponent == 0xFF && (bits & 0x7F_FFFF) != 0) return bits | 0x40_0000;
+        if (exponent == 0) return sign | 0x7F80_0000;
+        if (squareRoot && sign != 0) return 0xFFC0_0000;
+        if (exponent == 0xFF) return sign;
+        // The SDM guarantees a tiny (so flushed) reciprocal from 2^126 up, which the EPYC gives for 2^126 itself.
+        if (!squareRoot && exponent >= 0xFD) return sign;
+        double value = BitConverter.UInt32BitsToSingle(bits);
+        float estimate = (float)(squareRoot ? 1.0 / Math.Sqrt(value) : 1.0 / value);
+        uint estimateBits = BitConverter.SingleToUInt32Bits(estimate);
+        return (estimateBits & 0x7F80_0000) == 0 ? estimateBits & 0x8000_0000 : estimateBits;
+    }
 
     private void ExecuteFloatArithmetic(ref Instruction instruction, FloatOperation operation, bool isDouble, bool scalar)
     {

@@ -250,9 +250,14 @@ public class ExitTests
     public void UnknownInstruction_IsInternalErrorNamingIt()
     {
         using var m = LongMode();
-        m.LoadCode(Code, a => { a.nop(); a.rcpps(xmm0, xmm1); }); // the reciprocal approximations are not implemented
+        // BOUND (80186, so of a family Soft offers) is not implemented; it exists outside 64-bit mode only, so the code
+        // segment becomes a 32-bit one (compatibility mode).
+        m.Cpu.Segments[(int)SegmentIndex.CS].L = false;
+        m.Cpu.Segments[(int)SegmentIndex.CS].Db = true;
+        m.Cpu.NotifyStateChanged();
+        m.LoadCode(Code, a => { a.nop(); a.bound(eax, __qword_ptr[ebx]); }, bitness: 32);
         Assert.Equal(CpuExitReason.InternalError, m.Run());
-        Assert.Contains("rcpps", m.Cpu.Exit.InternalError);
+        Assert.Contains("BOUND", m.Cpu.Exit.InternalError);
         Assert.Equal(Code + 1, m.Cpu.Rip);
     }
 

@@ -118,7 +118,7 @@ public sealed class SequenceGenerator
         if (roll < 12) return FaultGroup();
         if (roll < 14) return FrameGroup();
         if (_bitness != 64 && roll < 20) return SegmentGroup();
-        if (_bitness == 64 && roll < 40) return roll < 16 ? MxcsrGroup() : TableGroup(s_sseCodes);
+        if (_bitness == 64 && roll < 40) return roll < 16 ? (_rng.Chance(50) ? MxcsrGroup() : MaskedStoreGroup()) : TableGroup(s_sseCodes);
         return TableGroup(s_codes[_bitness]);
     }
 
@@ -553,6 +553,16 @@ public sealed class SequenceGenerator
         Register.FS => wide ? Code.Popd_FS : Code.Popw_FS,
         _ => wide ? Code.Popd_GS : Code.Popw_GS,
     };
+
+    /// <summary>MASKMOVDQU or MASKMOVQ, whose destination is DS:RDI: RDI is pointed into the data page first (or, now and then, at the read-only code page).</summary>
+    private List<byte[]> MaskedStoreGroup()
+    {
+        ulong target = _rng.Chance(5) ? DiffMachine.CodeAddress + 0x1000 + (ulong)_rng.Below(0x1000) : DiffMachine.DataAddress + (ulong)_rng.Below(0x1000 - 16);
+        var store = _rng.Chance(60)
+            ? Instruction.CreateMaskmovdqu(64, Register.XMM0 + _rng.Below(16), Register.XMM0 + _rng.Below(16))
+            : Instruction.CreateMaskmovq(64, Register.MM0 + _rng.Below(8), Register.MM0 + _rng.Below(8));
+        return [Encode(Instruction.Create(Code.Mov_r64_imm64, Register.RDI, target))!, Encode(store)!];
+    }
 
     /// <summary>LDMXCSR of a value stored just before: usually a valid one (rounding, DAZ/FTZ, masks, flags), sometimes one with reserved bits (#GP(0)).</summary>
     private List<byte[]> MxcsrGroup()
