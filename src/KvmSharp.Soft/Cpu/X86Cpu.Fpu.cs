@@ -26,10 +26,16 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Rdpmc:
                 // No performance counters are implemented.
                 throw Gp0();
-            case Mnemonic.Fnop: case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+            case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+                return;
+            case Mnemonic.Fnop:
+                // Despite its name FNOP is a waiting instruction.
+                CheckFpuAvailable();
+                CheckPendingX87Exception();
                 return;
             case Mnemonic.Ffreep:
                 CheckFpuAvailable();
+                CheckPendingX87Exception();
                 Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
                 X87Pop();
                 return;
@@ -51,9 +57,14 @@ public sealed unsafe partial class X86Cpu
                 return;
             case Mnemonic.Fldcw:
                 CheckFpuAvailable();
+                CheckPendingX87Exception();
                 Fpu.Fcw = (ushort)ReadOperand(ref instruction, 0, 2);
+                // Unmasking a flag that is already set makes the exception pending (and masking it withdraws it).
+                UpdateX87ErrorSummary();
                 return;
             case Mnemonic.Wait:
+                if ((Cr0 & (X86.Cr0Mp | X86.Cr0Ts)) == (X86.Cr0Mp | X86.Cr0Ts)) throw Fault(X86.VectorDeviceNotAvailable);
+                CheckPendingX87Exception();
                 return;
             case Mnemonic.Fnstenv: case Mnemonic.Fnsave:
                 ExecuteStoreX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Fnsave);
@@ -81,6 +92,7 @@ public sealed unsafe partial class X86Cpu
         if (instruction.Encoding == EncodingKind.Legacy && IsX87(ref instruction))
         {
             CheckFpuAvailable();
+            CheckPendingX87Exception();
             if (TryExecuteX87(ref instruction)) return;
             throw Unsupported(ref instruction);
         }
@@ -99,7 +111,8 @@ public sealed unsafe partial class X86Cpu
                 Mnemonic.Fldl2t or Mnemonic.Fldlg2 or Mnemonic.Fchs or Mnemonic.Fabs or Mnemonic.Fsqrt or Mnemonic.Frndint or
                 Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fptan or Mnemonic.Fpatan or Mnemonic.F2xm1 or Mnemonic.Fyl2x or
                 Mnemonic.Fscale or Mnemonic.Fprem or Mnemonic.Fprem1 or Mnemonic.Fxch or Mnemonic.Fincstp or Mnemonic.Fdecstp or
-                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp;
+                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp or Mnemonic.Fsincos or Mnemonic.Fxtract or
+                Mnemonic.Fyl2xp1;
     }
 
     private void CheckFpuAvailable()
@@ -287,6 +300,7 @@ public sealed unsafe partial class X86Cpu
     private void ExecuteLoadX87Environment(ref Instruction instruction, bool withRegisters)
     {
         CheckFpuAvailable();
+        CheckPendingX87Exception();
         int segment = MemorySegment(ref instruction);
         ulong address = EffectiveAddress(ref instruction);
         int length = withRegisters ? 108 : 28;
@@ -311,5 +325,6 @@ public sealed unsafe partial class X86Cpu
                 Fpu.St[i * 2 + 1] = BitConverter.ToUInt16(image[(36 + i * 10)..]);
             }
         }
+        UpdateX87ErrorSummary();
     }
 }
