@@ -252,12 +252,21 @@ public sealed unsafe partial class X86Cpu
             Fpu.Mxcsr = mxcsr;
     }
 
-    /// <summary>Full 2-bit tag word from the abridged FXSAVE tags: empty (11) or valid (00); special values are not distinguished.</summary>
+    /// <summary>The full 2-bit tag word, worked out from the registers: valid 00, zero 01, special 10, empty 11.</summary>
     private ushort FullTagWord()
     {
         ushort tags = 0;
         for (int physical = 0; physical < 8; physical++)
-            if ((Fpu.Ftwx & (1 << physical)) == 0) tags |= (ushort)(3 << (physical * 2));
+        {
+            int tag;
+            if ((Fpu.Ftwx & (1 << physical)) == 0) tag = 3;
+            else
+            {
+                Extended80 value = X87Get((physical - X87Top) & 7);
+                tag = value.IsZero ? 1 : value.Exponent == 0 || value.Exponent == Extended80.MaxExponent || value.IsUnsupported ? 2 : 0;
+            }
+            tags |= (ushort)(tag << (physical * 2));
+        }
         return tags;
     }
 

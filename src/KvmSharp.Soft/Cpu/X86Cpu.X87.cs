@@ -42,16 +42,18 @@ public sealed unsafe partial class X86Cpu
         X87Set(0, value);
     }
 
+    /// <summary>Pops ST0: its physical register keeps its contents (FXSAVE shows them as ST7), only the tag says empty.</summary>
     private void X87Pop()
     {
         Fpu.Ftwx &= (byte)~(1 << X87Top);
+        ulong significand = Fpu.St[0], signExponent = Fpu.St[1];
         for (int i = 0; i < 7; i++)
         {
             Fpu.St[i * 2] = Fpu.St[(i + 1) * 2];
             Fpu.St[i * 2 + 1] = Fpu.St[(i + 1) * 2 + 1];
         }
-        Fpu.St[14] = 0;
-        Fpu.St[15] = 0;
+        Fpu.St[14] = significand;
+        Fpu.St[15] = signExponent;
         SetX87Top(X87Top + 1);
     }
 
@@ -75,7 +77,10 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Merges an instruction's flags into FSW and sets C1 (for instructions that define it).</summary>
     private void CommitX87Status(in X87Context context, bool c1)
     {
-        int fsw = Fpu.Fsw | context.Flags | (context.StackFault ? FswStackFault : 0);
+        int flags = context.Flags;
+        // A suppressed operation produced no result, so it reports nothing about one (no PE, OE, UE).
+        if (X87Suppressed(context)) flags &= X87Exceptions.Invalid | X87Exceptions.ZeroDivide | X87Exceptions.Denormal;
+        int fsw = Fpu.Fsw | flags | (context.StackFault ? FswStackFault : 0);
         fsw = c1 ? fsw | FswC1 : fsw & ~FswC1;
         Fpu.Fsw = (ushort)fsw;
         UpdateX87ErrorSummary();
@@ -266,8 +271,9 @@ public sealed unsafe partial class X86Cpu
                 X87Context context = NewX87Context(false);
                 if (X87Empty(0) || X87Empty(source))
                 {
+                    // The EPYC delivers the masked response whether or not the condition holds.
                     X87StackFault(ref context);
-                    if (!X87Suppressed(context) && take) X87Set(0, Extended80.Indefinite);
+                    if (!X87Suppressed(context)) X87Set(0, Extended80.Indefinite);
                     CommitX87Status(context, c1: false);
                 }
                 else if (take) X87Set(0, X87Get(source));
@@ -353,7 +359,9 @@ public sealed unsafe partial class X86Cpu
             }
             if (X87StoreSuppressed(context))
             {
-                CommitX87Status(context, c1: context.RoundedUp);
+                // Nothing was delivered, so nothing was inexact or rounded up (as the EPYC reports it).
+                context.Flags &= ~X87Exceptions.Precision;
+                CommitX87Status(context, c1: false);
                 return;
             }
         }
@@ -648,9 +656,10 @@ public sealed unsafe partial class X86Cpu
         }
         else relation = X87Arithmetic.Compare(X87Get(0), other, quietNaNsInvalid: mnemonic is not (Mnemonic.Fucom or Mnemonic.Fucomp or Mnemonic.Fucompp), ref context);
         CommitX87Status(context, c1: false);
-        if (X87Suppressed(context)) return;
+        // An unmasked invalid operation still sets the condition codes (as the EPYC does), but pops nothing.
         int codes = relation switch { -1 => FswC0, 0 => FswC3, 1 => 0, _ => FswC0 | FswC2 | FswC3 };
         Fpu.Fsw = (ushort)((Fpu.Fsw & ~(FswC0 | FswC2 | FswC3)) | codes);
+        if (X87Suppressed(context)) return;
         if (mnemonic is Mnemonic.Fcomp or Mnemonic.Fucomp or Mnemonic.Ficomp) X87Pop();
         if (mnemonic is Mnemonic.Fcompp or Mnemonic.Fucompp) { X87Pop(); X87Pop(); }
     }
@@ -667,7 +676,7 @@ public sealed unsafe partial class X86Cpu
         }
         else relation = X87Arithmetic.Compare(X87Get(0), X87Get(index), quietNaNsInvalid: mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref context);
         CommitX87Status(context, c1: false);
-        if (X87Suppressed(context)) return;
+        // Like FCOM, an unmasked invalid operation still sets the flags (as the EPYC does) but pops nothing.
         SetArithmeticFlags(relation switch
         {
             -1 => X86.FlagCarry,
@@ -675,6 +684,7 @@ public sealed unsafe partial class X86Cpu
             1 => 0,
             _ => X86.FlagZero | X86.FlagParity | X86.FlagCarry,
         });
+        if (X87Suppressed(context)) return;
         if (mnemonic is Mnemonic.Fcomip or Mnemonic.Fucomip) X87Pop();
     }
 

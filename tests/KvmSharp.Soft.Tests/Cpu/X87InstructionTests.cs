@@ -240,4 +240,92 @@ public class X87InstructionTests
         Assert.Equal(0x4100UL, m.Cpu.Rbx & 0x4700);           // empty: C3, C0
         Assert.Equal(0x4600UL, m.Cpu.Rax & 0x4700);           // denormal: C3, C2; C1 = sign
     }
+
+    // The expectations below were probed on the AMD EPYC through the differential fuzzer's --probe (same FSW, same stack).
+
+    [Fact]
+    public void UnmaskedInvalidCompare_SetsTheConditionCodesButDoesNotPop()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            LoadControlWord(a, 0x037E);    // IE unmasked
+            a.mov(rax, BitConverter.DoubleToInt64Bits(double.NaN));
+            a.mov(__qword_ptr[Data], rax);
+            a.fld(__qword_ptr[Data]);
+            a.fld1();
+            a.fcomp(st0, st1);
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)(0x4500 | Fsw_IE | Fsw_ES | Fsw_B | (6 << 11)), m.Cpu.Rax & 0xFFFF);
+    }
+
+    [Fact]
+    public void UnmaskedDenormal_ReportsOnlyDe()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            LoadControlWord(a, 0x037D);    // DE unmasked
+            a.mov(__qword_ptr[Data], 0x100);
+            a.mov(__word_ptr[Data + 8], 0);
+            a.fld(__tword_ptr[Data]);
+            a.fld1();
+            a.faddp(st1, st0);             // would be inexact, but is not performed
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)(0x02 | Fsw_ES | Fsw_B | (6 << 11)), m.Cpu.Rax & 0xFFFF);
+        Assert.Equal(0x8000000000000000UL, m.Cpu.Fpu.St[0]); // ST0 still 1.0
+    }
+
+    [Fact]
+    public void UnmaskedOverflowOnAStore_LeavesMemoryAndReportsNoPrecision()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            LoadControlWord(a, 0x0377);    // OE unmasked
+            a.mov(__dword_ptr[Data], 0x12345678);
+            a.mov(rax, -1L);
+            a.mov(__qword_ptr[Data + 0x10], rax);
+            a.mov(__word_ptr[Data + 0x18], 0x7FFE);
+            a.fld(__tword_ptr[Data + 0x10]);
+            a.fst(__dword_ptr[Data]);
+            a.fnstsw(ax);
+        });
+        Assert.Equal(0x12345678u, m.Memory.Read32(Data));
+        Assert.Equal((ulong)(0x08 | Fsw_ES | Fsw_B | (7 << 11)), m.Cpu.Rax & 0xFFFF);
+    }
+
+    [Fact]
+    public void FcmovFromAnEmptyRegister_LoadsTheIndefiniteEvenWhenTheConditionFails()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.clc();
+            a.fcmovb(st0, st3);
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)(Fsw_IE | Fsw_SF), m.Cpu.Rax & 0x3FF);
+        Assert.Equal(0xC000000000000000UL, m.Cpu.Fpu.St[0]);
+    }
+
+    [Fact]
+    public void Fnstenv_TagWordClassifiesTheRegisters()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);             // +inf: special
+            a.fldz();                      // zero
+            a.fld1();                      // valid
+            a.fnstenv(__[Data]);
+        });
+        // Physical registers 7..5 hold inf, 0, 1; the rest are empty.
+        Assert.Equal(0b10_01_00_11_11_11_11_11u, m.Memory.Read32(Data + 8) & 0xFFFF);
+    }
 }
