@@ -96,6 +96,17 @@ public sealed unsafe partial class X86Cpu
             if (TryExecuteX87(ref instruction)) return;
             throw Unsupported(ref instruction);
         }
+        // MMX instructions and EMMS wait for the x87 unit too: a pending unmasked x87 exception is reported (#MF) before
+        // they execute, after their own #UD/#NM checks.
+        if (instruction.Mnemonic == Mnemonic.Emms)
+        {
+            CheckFpuAvailable();
+            CheckPendingX87Exception();
+        }
+        else if (UsesMmx(ref instruction) && (Cr0 & (X86.Cr0Em | X86.Cr0Ts)) == 0)
+        {
+            CheckPendingX87Exception();
+        }
         ExecuteSse(ref instruction);
     }
 
@@ -296,8 +307,10 @@ public sealed unsafe partial class X86Cpu
             }
         }
         WriteLinearBytes(linear, image[..length]);
-        // Storing the environment masks all x87 exceptions; FNSAVE then reinitializes the unit.
+        // Storing the environment masks all x87 exceptions, which withdraws a pending one (ES and B clear, as on the
+        // EPYC); FNSAVE then reinitializes the unit.
         Fpu.Fcw |= 0x3F;
+        UpdateX87ErrorSummary();
         if (withRegisters)
         {
             Fpu.Fcw = 0x37F;

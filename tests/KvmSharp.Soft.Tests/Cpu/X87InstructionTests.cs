@@ -328,4 +328,39 @@ public class X87InstructionTests
         // Physical registers 7..5 hold inf, 0, 1; the rest are empty.
         Assert.Equal(0b10_01_00_11_11_11_11_11u, m.Memory.Read32(Data + 8) & 0xFFFF);
     }
+
+    [Fact]
+    public void Fnstenv_MasksEverythingAndSoWithdrawsThePendingException()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            LoadControlWord(a, 0x037B);
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);
+            a.fnstenv(__[Data]);
+            a.wait();                      // nothing pending any more
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)(Fsw_ZE | Fsw_ES | Fsw_B), m.Memory.Read32(Data + 4) & 0xFFFF & ~0x3800UL); // stored before masking
+        Assert.Equal((ulong)Fsw_ZE, m.Cpu.Rax & 0xFFFF & ~0x3800UL);
+        Assert.Equal(0x037FUL, m.Cpu.Fpu.Fcw);
+    }
+
+    [Fact]
+    public void MmxInstructions_ReportAPendingX87Exception()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            LoadControlWord(a, 0x037B);
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);
+            a.movq(mm0, mm1);              // #MF before it executes
+        }, expectHltAtEnd: false);
+        Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorFloatingPoint), m.Cpu.Rip);
+        Assert.Equal(6, (m.Cpu.Fpu.Fsw >> 11) & 7);          // not switched to MMX use (TOP 0)
+    }
 }
