@@ -527,6 +527,7 @@ public sealed unsafe partial class X86Cpu
             _ => X87Transcendental(mnemonic, st0, st1, ref context, out _),
         };
         bool writesSt1 = mnemonic is Mnemonic.Fpatan or Mnemonic.Fyl2x or Mnemonic.Fyl2xp1;
+        ushort codesBefore = (ushort)(Fpu.Fsw & FswConditionCodes);
         if (!X87Suppressed(context))
         {
             if (writesSt1)
@@ -537,7 +538,13 @@ public sealed unsafe partial class X86Cpu
             else X87Set(0, result);
         }
         CommitX87Status(context, c1: context.RoundedUp);
-        if (mnemonic is Mnemonic.Fprem or Mnemonic.Fprem1 && !X87Suppressed(context))
+        if (mnemonic is Mnemonic.Fprem or Mnemonic.Fprem1 && result.IsNaN)
+        {
+            // No remainder, no quotient bits: the EPYC clears C2 ("complete") and C1 but leaves C0 and C3 as they were.
+            int codes = codesBefore & (FswC0 | FswC3);
+            Fpu.Fsw = (ushort)((Fpu.Fsw & ~FswConditionCodes) | codes);
+        }
+        else if (mnemonic is Mnemonic.Fprem or Mnemonic.Fprem1 && !X87Suppressed(context))
         {
             // C2 = reduction incomplete; C0, C3, C1 = quotient bits 2, 1, 0 when complete.
             int codes = !complete ? FswC2

@@ -363,4 +363,22 @@ public class X87InstructionTests
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorFloatingPoint), m.Cpu.Rip);
         Assert.Equal(6, (m.Cpu.Fpu.Fsw >> 11) & 7);          // not switched to MMX use (TOP 0)
     }
+
+    [Fact]
+    public void Fprem_WithoutARemainderKeepsC0AndC3AndClearsC1AndC2()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fldz();                      // ST1 = 0: FPREM is invalid
+            a.fld1();
+            a.fldz();
+            a.fcom(st0, st1);              // 0 < 1: C0
+            a.fstp(st0);                   // ST0 = 1, ST1 = 0
+            a.fprem();
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)(0x100 | Fsw_IE), m.Cpu.Rax & 0x47FF);
+        Assert.Equal(0xC000000000000000UL, m.Cpu.Fpu.St[0]);
+    }
 }
