@@ -151,24 +151,33 @@ public static class X87Arithmetic
         if (a.IsInfinity) return a;
         a.Unpack(out ulong significand, out int exponent);
         int power = exponent - Bias - 63;
-        // Digit-by-digit root of the significand (times 2 for an odd power, so the power halves exactly), 68 bits deep.
-        UInt128 radicand = (power & 1) == 0 ? (UInt128)significand << 64 : (UInt128)significand << 63;
-        int fractionBits = (power & 1) == 0 ? 36 : 35;
-        UInt128 root = 0, remainder = 0;
-        for (int i = 0; i < 68; i++)
-        {
-            remainder = (remainder << 2) | (radicand >> 126);
-            radicand <<= 2;
-            UInt128 trial = (root << 2) | 1;
-            if (remainder >= trial)
-            {
-                remainder -= trial;
-                root = (root << 1) | 1;
-            }
-            else root <<= 1;
-        }
-        UInt128 withSticky = (root << 1) | (remainder != 0 ? UInt128.One : UInt128.Zero);
-        return ToExtended(RoundPack(false, withSticky, (power >> 1) - fractionBits - 1, context.PrecisionBits, s_extended, ref context));
+        // The significand scaled by 2^64 or 2^63 (so the power halves exactly), of which the integer square root has
+        // 64 or 63 bits; two more root bits and a sticky bit come from the remainder.
+        bool even = (power & 1) == 0;
+        UInt128 radicand = even ? (UInt128)significand << 64 : (UInt128)significand << 63;
+        ulong root = IntegerSquareRoot(radicand);
+        UInt128 remainder = radicand - (UInt128)root * root;
+        // sqrt = root + f with 0 <= f < 1: the quarter q = floor(4f) is the largest q with 16 rem >= 8 q root + q^2.
+        UInt128 scaledRemainder = remainder << 4;
+        int quarter = 3;
+        while (quarter > 0 && scaledRemainder < ((UInt128)root << 3) * (uint)quarter + (uint)(quarter * quarter)) quarter--;
+        bool exact = scaledRemainder == ((UInt128)root << 3) * (uint)quarter + (uint)(quarter * quarter);
+        UInt128 withSticky = ((UInt128)root << 3) | (uint)(quarter << 1) | (exact ? 0u : 1u);
+        int halfPower = even ? (power - 64) >> 1 : (power - 63) >> 1;
+        return ToExtended(RoundPack(false, withSticky, halfPower - 3, context.PrecisionBits, s_extended, ref context));
+    }
+
+    /// <summary>floor(sqrt(value)): a double-precision estimate, one Newton step, then a final correction.</summary>
+    private static ulong IntegerSquareRoot(UInt128 value)
+    {
+        UInt128 estimate = (UInt128)Math.Sqrt((double)value);
+        if (estimate > ulong.MaxValue) estimate = ulong.MaxValue;
+        if (estimate != 0) estimate = (estimate + value / estimate) >> 1;
+        if (estimate > ulong.MaxValue) estimate = ulong.MaxValue;
+        ulong root = (ulong)estimate;
+        while ((UInt128)root * root > value) root--;
+        while (root != ulong.MaxValue && (UInt128)(root + 1) * (root + 1) <= value) root++;
+        return root;
     }
 
     /// <summary>FRNDINT: rounds to an integer per RC (never PC); PE when that changed the value.</summary>

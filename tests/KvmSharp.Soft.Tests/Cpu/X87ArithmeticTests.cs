@@ -363,4 +363,29 @@ public class X87ArithmeticTests
         Assert.Equal(2, X87Arithmetic.Compare(quiet, One, true, ref c));
         Assert.Equal(X87Exceptions.Invalid, c.Flags);
     }
+
+    [Fact]
+    public void SquareRoots_AtFullPrecision()
+    {
+        // Digits from an exact integer square root: sqrt(2) = 0xB504F333F9DE6484|0101…, sqrt(3) = 0xDDB3D742C265539D|1001…,
+        // sqrt(10) = 0xCA62C1D6D2DA9490|00100… (times 2^1 for sqrt(10)).
+        X87Context c = Context(AllMasked | Pc64 | RcNearest);
+        Assert.Equal(new Extended80(0xB504F333F9DE6484UL, 0x3FFF), X87Arithmetic.SquareRoot(D(2), ref c));
+        Assert.False(c.RoundedUp);
+        Assert.Equal(new Extended80(0xDDB3D742C265539EUL, 0x3FFF), X87Arithmetic.SquareRoot(D(3), ref c));
+        Assert.True(c.RoundedUp);
+        Assert.Equal(new Extended80(0xCA62C1D6D2DA9490UL, 0x4000), X87Arithmetic.SquareRoot(D(10), ref c));
+        Assert.Equal(X87Exceptions.Precision, c.Flags);
+        c = Context(AllMasked | Pc64 | RcUp);
+        Assert.Equal(new Extended80(0xB504F333F9DE6485UL, 0x3FFF), X87Arithmetic.SquareRoot(D(2), ref c));
+        Assert.True(c.RoundedUp);
+        // Exact roots of values using all 64 significand bits, and of the largest finite and a denormal.
+        c = Context(AllMasked | Pc64);
+        ulong odd = 0xFFFFFFFFUL;
+        Assert.Equal(new Extended80(odd << 32, 0x3FFF + 31), X87Arithmetic.SquareRoot(new Extended80(odd * odd, 0x3FFF + 63), ref c));
+        Assert.Equal(new Extended80(0x8000000000000000UL, 0x3FFF - 8222), X87Arithmetic.SquareRoot(new Extended80(2, 0), ref c));
+        Assert.Equal(X87Exceptions.Denormal, c.Flags);
+        c = Context(AllMasked | Pc64 | RcZero);
+        Assert.Equal(new Extended80(0xFFFFFFFFFFFFFFFFUL, 0x3FFF + 8191), X87Arithmetic.SquareRoot(new Extended80(ulong.MaxValue, 0x7FFE), ref c));
+    }
 }
