@@ -682,7 +682,8 @@ public sealed unsafe partial class X86Cpu
             relation = 2;
         }
         else relation = X87Arithmetic.Compare(X87Get(0), X87Get(index), quietNaNsInvalid: mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref context);
-        CommitX87Status(context, c1: false);
+        // Unlike FCOM, the EPYC leaves C1 alone here (cleared only by a stack fault).
+        CommitX87Status(context, c1: !context.StackFault && (Fpu.Fsw & FswC1) != 0);
         // Like FCOM, an unmasked invalid operation still sets the flags (as the EPYC does) but pops nothing.
         SetArithmeticFlags(relation switch
         {

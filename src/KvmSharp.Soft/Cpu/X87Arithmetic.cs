@@ -491,6 +491,13 @@ public static class X87Arithmetic
         {
             if (!context.IsMasked(X87Exceptions.Underflow))
             {
+                if (roundedExponent + format.BiasAdjust < format.MinExponent)
+                {
+                    // Still tiny after biasing (only FSCALE gets here): a signed zero (SDM vol. 1 8.5.5).
+                    context.Flags |= X87Exceptions.Underflow | X87Exceptions.Precision;
+                    context.RoundedUp = false;
+                    return new(sign, 0, 0);
+                }
                 context.Flags |= X87Exceptions.Underflow | (inexact ? X87Exceptions.Precision : 0);
                 context.RoundedUp = up;
                 return new(sign, roundedExponent + format.BiasAdjust, aligned);
@@ -506,6 +513,13 @@ public static class X87Arithmetic
         {
             if (!context.IsMasked(X87Exceptions.Overflow))
             {
+                if (roundedExponent - format.BiasAdjust > format.MaxExponent)
+                {
+                    // Still too large after biasing (only FSCALE gets here): a signed infinity (SDM vol. 1 8.5.4).
+                    context.Flags |= X87Exceptions.Overflow | X87Exceptions.Precision;
+                    context.RoundedUp = true;
+                    return new(sign, InfinityExponent, 1UL << 63);
+                }
                 context.Flags |= X87Exceptions.Overflow | (inexact ? X87Exceptions.Precision : 0);
                 context.RoundedUp = up;
                 return new(sign, roundedExponent - format.BiasAdjust, aligned);

@@ -388,4 +388,21 @@ public class X87ArithmeticTests
         c = Context(AllMasked | Pc64 | RcZero);
         Assert.Equal(new Extended80(0xFFFFFFFFFFFFFFFFUL, 0x3FFF + 8191), X87Arithmetic.SquareRoot(new Extended80(ulong.MaxValue, 0x7FFE), ref c));
     }
+
+    [Fact]
+    public void Fscale_MassiveOverflowAndUnderflowUnmasked_GiveSignedInfinityAndZero()
+    {
+        // Even with the exponent biased by 24576 these do not fit, so the SDM (and the EPYC) deliver infinity or zero.
+        X87Context c = Context((ushort)(AllMasked & ~X87Exceptions.Overflow));
+        Assert.Equal(Extended80.Infinity(true), X87Arithmetic.Scale(D(-1), D(50000), ref c));
+        Assert.Equal(X87Exceptions.Overflow | X87Exceptions.Precision, c.Flags);
+        Assert.True(c.RoundedUp);
+        c = Context((ushort)(AllMasked & ~X87Exceptions.Underflow));
+        Assert.Equal(Extended80.Zero(false), X87Arithmetic.Scale(D(1), D(-50000), ref c));
+        Assert.Equal(X87Exceptions.Underflow | X87Exceptions.Precision, c.Flags);
+        // Within reach of the bias: the biased result.
+        c = Context((ushort)(AllMasked & ~X87Exceptions.Overflow));
+        Assert.Equal(new Extended80(0x8000000000000000UL, 0x3FFF + 20000 - 0x6000), X87Arithmetic.Scale(D(1), D(20000), ref c));
+        Assert.Equal(X87Exceptions.Overflow, c.Flags);
+    }
 }

@@ -381,4 +381,21 @@ public class X87InstructionTests
         Assert.Equal((ulong)(0x100 | Fsw_IE), m.Cpu.Rax & 0x47FF);
         Assert.Equal(0xC000000000000000UL, m.Cpu.Fpu.St[0]);
     }
+
+    [Fact]
+    public void Fcomi_LeavesC1AsItWas()
+    {
+        using var m = Run(a =>
+        {
+            a.fninit();
+            a.fld1();
+            a.fld1();
+            a.fchs();
+            a.fxam();                      // negative: C1 = 1
+            a.fcomi(st0, st1);
+            a.fnstsw(ax);
+        });
+        Assert.Equal((ulong)Fsw_C1, m.Cpu.Rax & Fsw_C1);
+        Assert.Equal(X86.FlagCarry, m.Cpu.Rflags & (X86.FlagCarry | X86.FlagZero | X86.FlagParity));
+    }
 }
