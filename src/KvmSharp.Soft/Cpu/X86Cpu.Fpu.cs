@@ -26,10 +26,16 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Rdpmc:
                 // No performance counters are implemented.
                 throw Gp0();
-            case Mnemonic.Fnop: case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+            case Mnemonic.Fneni: case Mnemonic.Fndisi: case Mnemonic.Fnsetpm: case Mnemonic.Reservednop:
+                return;
+            case Mnemonic.Fnop:
+                // Despite its name FNOP is a waiting instruction.
+                CheckFpuAvailable();
+                CheckPendingX87Exception();
                 return;
             case Mnemonic.Ffreep:
                 CheckFpuAvailable();
+                CheckPendingX87Exception();
                 Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
                 X87Pop();
                 return;
@@ -51,9 +57,14 @@ public sealed unsafe partial class X86Cpu
                 return;
             case Mnemonic.Fldcw:
                 CheckFpuAvailable();
+                CheckPendingX87Exception();
                 Fpu.Fcw = (ushort)ReadOperand(ref instruction, 0, 2);
+                // Unmasking a flag that is already set makes the exception pending (and masking it withdraws it).
+                UpdateX87ErrorSummary();
                 return;
             case Mnemonic.Wait:
+                if ((Cr0 & (X86.Cr0Mp | X86.Cr0Ts)) == (X86.Cr0Mp | X86.Cr0Ts)) throw Fault(X86.VectorDeviceNotAvailable);
+                CheckPendingX87Exception();
                 return;
             case Mnemonic.Fnstenv: case Mnemonic.Fnsave:
                 ExecuteStoreX87Environment(ref instruction, withRegisters: instruction.Mnemonic == Mnemonic.Fnsave);
@@ -81,8 +92,20 @@ public sealed unsafe partial class X86Cpu
         if (instruction.Encoding == EncodingKind.Legacy && IsX87(ref instruction))
         {
             CheckFpuAvailable();
+            CheckPendingX87Exception();
             if (TryExecuteX87(ref instruction)) return;
             throw Unsupported(ref instruction);
+        }
+        // MMX instructions and EMMS wait for the x87 unit too: a pending unmasked x87 exception is reported (#MF) before
+        // they execute, after their own #UD/#NM checks.
+        if (instruction.Mnemonic == Mnemonic.Emms)
+        {
+            CheckFpuAvailable();
+            CheckPendingX87Exception();
+        }
+        else if (UsesMmx(ref instruction) && (Cr0 & (X86.Cr0Em | X86.Cr0Ts)) == 0)
+        {
+            CheckPendingX87Exception();
         }
         ExecuteSse(ref instruction);
     }
@@ -99,7 +122,8 @@ public sealed unsafe partial class X86Cpu
                 Mnemonic.Fldl2t or Mnemonic.Fldlg2 or Mnemonic.Fchs or Mnemonic.Fabs or Mnemonic.Fsqrt or Mnemonic.Frndint or
                 Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fptan or Mnemonic.Fpatan or Mnemonic.F2xm1 or Mnemonic.Fyl2x or
                 Mnemonic.Fscale or Mnemonic.Fprem or Mnemonic.Fprem1 or Mnemonic.Fxch or Mnemonic.Fincstp or Mnemonic.Fdecstp or
-                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp;
+                Mnemonic.Ftst or Mnemonic.Fxam or Mnemonic.Fcompp or Mnemonic.Fucompp or Mnemonic.Fsincos or Mnemonic.Fxtract or
+                Mnemonic.Fyl2xp1;
     }
 
     private void CheckFpuAvailable()
@@ -239,12 +263,21 @@ public sealed unsafe partial class X86Cpu
             Fpu.Mxcsr = mxcsr;
     }
 
-    /// <summary>Full 2-bit tag word from the abridged FXSAVE tags: empty (11) or valid (00); special values are not distinguished.</summary>
+    /// <summary>The full 2-bit tag word, worked out from the registers: valid 00, zero 01, special 10, empty 11.</summary>
     private ushort FullTagWord()
     {
         ushort tags = 0;
         for (int physical = 0; physical < 8; physical++)
-            if ((Fpu.Ftwx & (1 << physical)) == 0) tags |= (ushort)(3 << (physical * 2));
+        {
+            int tag;
+            if ((Fpu.Ftwx & (1 << physical)) == 0) tag = 3;
+            else
+            {
+                Extended80 value = X87Get((physical - X87Top) & 7);
+                tag = value.IsZero ? 1 : value.Exponent == 0 || value.Exponent == Extended80.MaxExponent || value.IsUnsupported ? 2 : 0;
+            }
+            tags |= (ushort)(tag << (physical * 2));
+        }
         return tags;
     }
 
@@ -274,8 +307,10 @@ public sealed unsafe partial class X86Cpu
             }
         }
         WriteLinearBytes(linear, image[..length]);
-        // Storing the environment masks all x87 exceptions; FNSAVE then reinitializes the unit.
+        // Storing the environment masks all x87 exceptions, which withdraws a pending one (ES and B clear, as on the
+        // EPYC); FNSAVE then reinitializes the unit.
         Fpu.Fcw |= 0x3F;
+        UpdateX87ErrorSummary();
         if (withRegisters)
         {
             Fpu.Fcw = 0x37F;
@@ -287,6 +322,7 @@ public sealed unsafe partial class X86Cpu
     private void ExecuteLoadX87Environment(ref Instruction instruction, bool withRegisters)
     {
         CheckFpuAvailable();
+        CheckPendingX87Exception();
         int segment = MemorySegment(ref instruction);
         ulong address = EffectiveAddress(ref instruction);
         int length = withRegisters ? 108 : 28;
@@ -311,5 +347,6 @@ public sealed unsafe partial class X86Cpu
                 Fpu.St[i * 2 + 1] = BitConverter.ToUInt16(image[(36 + i * 10)..]);
             }
         }
+        UpdateX87ErrorSummary();
     }
 }
