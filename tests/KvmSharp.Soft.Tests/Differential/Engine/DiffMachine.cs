@@ -68,6 +68,8 @@ public sealed class DiffMachine : IDisposable
         (_vm, _vcpu) = CreateVm();
         _resetSregs = _vcpu.GetSregs();
         KernelName = kernel.Name;
+        _watchdog = new Thread(WatchRuns) { IsBackground = true, Name = $"diff watchdog ({kernel.Name})" };
+        _watchdog.Start();
     }
 
     private (global::KvmSharp.Vm, global::KvmSharp.Vcpu) CreateVm()
@@ -140,7 +142,17 @@ public sealed class DiffMachine : IDisposable
 
         for (int exits = 0; exits < MaxExitsPerRun; exits++)
         {
+            Volatile.Write(ref _runStartedAt, Environment.TickCount64);
             var result = _vcpu.Run();
+            Volatile.Write(ref _runStartedAt, 0);
+            if (_timedOut)
+            {
+                _timedOut = false;
+                _vcpu.RunBlock.ImmediateExit = 0;
+                // The watchdog kicked a guest that ran on without an exit; its state at that moment is arbitrary. (A kick
+                // that came just after a normal exit is dropped with the flag.)
+                if (result.Interrupted) return Snapshot(OutcomeKind.OtherExit, RunawayDetail);
+            }
             if (result.Reason == KvmExitReason.Io)
             {
                 var io = _vcpu.Io;
@@ -155,6 +167,34 @@ public sealed class DiffMachine : IDisposable
             return Snapshot(OutcomeKind.OtherExit, result.Reason.ToString());
         }
         return Snapshot(OutcomeKind.OtherExit, "no stop");
+    }
+
+    /// <summary>The detail of an outcome the watchdog ended: the guest ran for <see cref="RunawayLimitMs"/> without an exit.</summary>
+    public const string RunawayDetail = "runaway";
+
+    /// <summary>
+    /// How long one KVM_RUN may go on. A sequence can hand control to bytes it wrote itself (say, a vector table it
+    /// overwrote in real mode), which may loop without an exit for ever; the watchdog kicks the vCPU out.
+    /// </summary>
+    public const int RunawayLimitMs = 3000;
+
+    private long _runStartedAt;
+    private volatile bool _timedOut;
+    private readonly Thread _watchdog;
+    private volatile bool _disposed;
+
+    private void WatchRuns()
+    {
+        while (!_disposed)
+        {
+            Thread.Sleep(250);
+            long started = Volatile.Read(ref _runStartedAt);
+            if (started != 0 && Environment.TickCount64 - started > RunawayLimitMs && !_timedOut)
+            {
+                _timedOut = true;
+                try { _vcpu.Kick(); } catch (ObjectDisposedException) { }
+            }
+        }
     }
 
     /// <summary>Bytes per interrupt-frame slot: 8 in long mode, 4 in 32-bit protected mode.</summary>
@@ -413,6 +453,7 @@ public sealed class DiffMachine : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         _vcpu.Dispose();
         _vm.Dispose();
         _ram.Dispose();

@@ -76,6 +76,15 @@ public sealed class DifferentialRunner : IDisposable
         test.Mode == GuestMode.Compat16 && host.Kind == OutcomeKind.Exception && host.Vector == 14 && host.Cr2 == host.Rip
         && soft.Kind == OutcomeKind.Exception && soft.Vector == 6 && soft.Rip == host.Rip;
 
+    /// <summary>
+    /// A guest that ran on without an exit on one kernel (see <see cref="DiffMachine.RunawayLimitMs"/>) while the other
+    /// did not end normally either (an emulator give-up, its own runaway): the code being run was no longer the
+    /// sequence's. A runaway where the other kernel reached the stop or an exception is compared, and is a mismatch.
+    /// </summary>
+    private static bool IsRunawayOnBoth(Outcome host, Outcome soft) =>
+        (host.Detail == DiffMachine.RunawayDetail || soft.Detail == DiffMachine.RunawayDetail)
+        && host.Kind == OutcomeKind.OtherExit && soft.Kind == OutcomeKind.OtherExit;
+
     public Outcome RunHost(TestCase test) => _host.Run(test);
 
     public Outcome RunSoft(TestCase test) => _soft.Run(test);
@@ -88,7 +97,8 @@ public sealed class DifferentialRunner : IDisposable
         Runs++;
         Instructions += test.Instructions.Count + 1;
         if (IsKvmPvmReservedFault(host) || IsEmulatorGapAfterSelfModification(test, host) || IsRealModeUndefinedOpcodeGap(test, host, soft)
-            || IsKvmPvmGeneralProtectionReplayedAsUndefined(test, host, soft) || IsKvmPvmCompat16UndefinedOpcodeFetch(test, host, soft))
+            || IsKvmPvmGeneralProtectionReplayedAsUndefined(test, host, soft) || IsKvmPvmCompat16UndefinedOpcodeFetch(test, host, soft)
+            || IsRunawayOnBoth(host, soft))
         {
             Incomparable++;
             return new Comparison(test, host, soft, []);

@@ -489,14 +489,16 @@ public sealed class SequenceGenerator
 
     /// <summary>
     /// A segment-register load (MOV or POP) of a selector, then now and then an access through that register or a read
-    /// of the selector. In real mode any selector goes (the base becomes selector × 16); in protected and compatibility
+    /// of the selector. In real mode the base becomes selector × 16; in protected and compatibility
     /// modes the selectors name the GDT's descriptors (null, the kernel's, user code and data of every width, TSSs),
     /// one past the GDT's limit and one in the unusable LDT, with any RPL: each load raises what the checks call for.
     /// </summary>
     private List<byte[]> SegmentGroup()
     {
+        // In real mode, segments based at 0x11000 and up: lower ones would let the sequence rewrite the vector table and
+        // handlers, and the next exception would run whatever it wrote (which can loop for ever without an exit).
         ushort selector = _mode == GuestMode.Real16
-            ? _rng.Below(4) switch { 0 => (ushort)0, 1 => (ushort)0x4000, 2 => (ushort)0xFFFF, _ => (ushort)_rng.Next() }
+            ? _rng.Below(4) switch { 0 => (ushort)0x1100, 1 => (ushort)0x4000, 2 => (ushort)0xFFFF, _ => (ushort)(0x1100 + _rng.Below(0xEF00)) }
             : _rng.Chance(85)
                 ? (ushort)(_rng.Pick(_mode is GuestMode.Compat32 or GuestMode.Compat16 ? s_compatibilitySelectors : s_descriptorSelectors) | _rng.Below(4))
                 : (ushort)_rng.Next();
