@@ -41,6 +41,8 @@ public sealed unsafe partial class X86Cpu
                 return;
             case Mnemonic.Fninit:
                 CheckFpuAvailable();
+                // TOP becomes 0 with every physical register keeping its contents (FXSAVE then shows them rotated).
+                EnterMmxMode();
                 Fpu.Fcw = 0x37F;
                 Fpu.Fsw = 0;
                 Fpu.Ftwx = 0;
@@ -58,7 +60,9 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fldcw:
                 CheckFpuAvailable();
                 CheckPendingX87Exception();
-                Fpu.Fcw = (ushort)ReadOperand(ref instruction, 0, 2);
+                // The reserved bits read as the EPYC keeps them: 7 and 13-15 as zero, 6 as one (0x96e7 loads as 0x1667,
+                // 0x1708 as 0x1748).
+                Fpu.Fcw = (ushort)((ReadOperand(ref instruction, 0, 2) & 0x1F3F) | 0x40);
                 // Unmasking a flag that is already set makes the exception pending (and masking it withdraws it).
                 UpdateX87ErrorSummary();
                 return;

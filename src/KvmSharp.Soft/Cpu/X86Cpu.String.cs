@@ -72,9 +72,12 @@ public sealed unsafe partial class X86Cpu
                     // The processor reads ES:RDI first: when both operands would fault, the RDI fault is the one reported.
                     // But a non-canonical RDI is reported last: after any fault at RSI (probed on AMD EPYC: RSI unmapped
                     // and RDI non-canonical give the #PF at RSI; RSI non-canonical and RDI unmapped, the #PF at RDI).
-                    if (_mode64 && !IsCanonical(di)) ReadMemory(sourceSegment, si, size);
+                    // REPE CMPSB (memcmp's form) is the exception: it reads RSI first (probed: with both faulting, the #PF
+                    // names RSI; REPNE CMPSB, CMPSB alone and REPE CMPSW/D/Q name RDI).
+                    bool sourceFirst = (_mode64 && !IsCanonical(di)) || (repe && size == 1);
+                    ulong first = sourceFirst ? ReadMemory(sourceSegment, si, size) : 0;
                     ulong second = ReadMemory((int)SegmentIndex.ES, di, size);
-                    ulong first = ReadMemory(sourceSegment, si, size);
+                    if (!sourceFirst) first = ReadMemory(sourceSegment, si, size);
                     Compute(AluOp.Cmp, first, second, size);
                     SetIndexRegister(6, si + (ulong)step, addressSize);
                     SetIndexRegister(7, di + (ulong)step, addressSize);

@@ -323,6 +323,7 @@ public sealed unsafe partial class X86Cpu
 
     private void ExecuteX87Store(ref Instruction instruction, bool pop)
     {
+        ProbeX87Destination(ref instruction);
         X87Context context = NewX87Context(false);
         Extended80 value = X87Get(0);
         bool empty = X87Empty(0);
@@ -378,8 +379,20 @@ public sealed unsafe partial class X86Cpu
         CommitX87Status(context, c1: context.RoundedUp);
     }
 
+    /// <summary>
+    /// A store's destination is checked before any x87 exception is looked at: the EPYC raises #PF for FST/FISTP to a
+    /// read-only page even when the value is an unmasked invalid operation that stores nothing.
+    /// </summary>
+    private void ProbeX87Destination(ref Instruction instruction)
+    {
+        if (instruction.Op0Kind != OpKind.Memory) return;
+        int size = instruction.MemorySize.GetSize();
+        ProbeWrite(MemoryLinear(ref instruction, size, AccessKind.Write), size);
+    }
+
     private void ExecuteX87IntegerStore(ref Instruction instruction, bool pop, bool truncate)
     {
+        ProbeX87Destination(ref instruction);
         X87Context context = NewX87Context(false);
         int size = instruction.MemorySize switch { MemorySize.Int16 => 2, MemorySize.Int32 => 4, _ => 8 };
         long integer = 0;

@@ -443,6 +443,8 @@ public static class X87Arithmetic
     /// </summary>
     public static Extended80 PropagateNaN(Extended80 a, Extended80 b, ref X87Context context)
     {
+        // With a NaN operand the other one's being denormal is not reported (EPYC: QNaN + denormal m32 gives no DE).
+        context.Flags &= ~X87Exceptions.Denormal;
         if (a.IsSignalingNaN || b.IsSignalingNaN) context.Flags |= X87Exceptions.Invalid;
         if (!a.IsNaN) return b.Quieted();
         if (!b.IsNaN) return a.Quieted();
