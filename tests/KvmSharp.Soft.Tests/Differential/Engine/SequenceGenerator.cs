@@ -38,6 +38,15 @@ public sealed class SequenceGenerator
     /// through an implicit RDI, and LDMXCSR, which <see cref="MxcsrGroup"/> feeds valid values.
     /// </summary>
     private static readonly Code[] s_sseCodes = SseCandidates();
+
+    /// <summary>
+    /// The x87 instructions, 64-bit mode only (elsewhere KVM's emulator runs user code and implements almost none).
+    /// Left out: the transcendentals (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1), whose last bits
+    /// differ between implementations; FNSAVE/FRSTOR/FNSTENV/FLDENV, whose images hold the last instruction and data
+    /// pointers, which AMD processors keep differently from the SDM's model; FBLD/FBSTP (packed BCD); and FISTTP,
+    /// which is SSE3.
+    /// </summary>
+    private static readonly Code[] s_x87Codes = X87Candidates();
     private static readonly int[] s_shiftCounts = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255];
 
     private readonly SplitMix64 _rng;
@@ -46,8 +55,12 @@ public sealed class SequenceGenerator
     /// <summary>The data page's address as the code sees it (an offset from DS in 16-bit mode).</summary>
     private readonly ulong _data;
 
-    public SequenceGenerator(ulong seed, GuestMode mode = GuestMode.Long64)
+    /// <summary>Whether x87 groups are drawn (the fuzzer's --x87); not yet in the fixed-seed tests, see the fuzzer's README.</summary>
+    private readonly bool _includeX87;
+
+    public SequenceGenerator(ulong seed, GuestMode mode = GuestMode.Long64, bool includeX87 = false)
     {
+        _includeX87 = includeX87;
         _rng = new SplitMix64(seed);
         _mode = mode;
         _bitness = mode.Bitness();
@@ -119,6 +132,7 @@ public sealed class SequenceGenerator
         if (roll < 14) return FrameGroup();
         if (_bitness != 64 && roll < 20) return SegmentGroup();
         if (_bitness == 64 && roll < 40) return roll < 16 ? (_rng.Chance(50) ? MxcsrGroup() : MaskedStoreGroup()) : TableGroup(s_sseCodes);
+        if (_includeX87 && _bitness == 64 && roll < 55) return TableGroup(s_x87Codes);
         return TableGroup(s_codes[_bitness]);
     }
 
@@ -166,6 +180,28 @@ public sealed class SequenceGenerator
         return [.. codes];
     }
 
+    private static Code[] X87Candidates()
+    {
+        var codes = new List<Code>();
+        foreach (Code code in Enum.GetValues<Code>())
+        {
+            var op = code.ToOpCode();
+            if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !op.Mode64 || op.AddressSize != 0) continue;
+            var features = code.CpuidFeatures();
+            if (!features.Contains(CpuidFeature.FPU) && !features.Contains(CpuidFeature.FPU287)) continue;
+            if (features.Any(f => f is not (CpuidFeature.FPU or CpuidFeature.FPU287 or CpuidFeature.CMOV))) continue;
+            if (op.Mnemonic is Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fsincos or Mnemonic.Fptan or Mnemonic.Fpatan
+                or Mnemonic.F2xm1 or Mnemonic.Fyl2x or Mnemonic.Fyl2xp1 or Mnemonic.Fnsave or Mnemonic.Fsave or Mnemonic.Frstor
+                or Mnemonic.Fnstenv or Mnemonic.Fstenv or Mnemonic.Fldenv or Mnemonic.Fbld or Mnemonic.Fbstp or Mnemonic.Fisttp)
+                continue;
+            bool supported = true;
+            for (int i = 0; i < op.OpCount; i++)
+                supported &= op.GetOpKind(i) is OpCodeOperandKind.st0 or OpCodeOperandKind.sti_opcode || OperandSize(op.GetOpKind(i)) is not null;
+            if (supported) codes.Add(code);
+        }
+        return [.. codes];
+    }
+
     /// <summary>Bytes of a register or memory operand of this kind; 0 for immediates and bare memory; null if unsupported.</summary>
     private static int? OperandSize(OpCodeOperandKind kind) => kind switch
     {
@@ -198,7 +234,7 @@ public sealed class SequenceGenerator
         for (int i = 0; i < op.OpCount; i++)
         {
             var kind = op.GetOpKind(i);
-            int size = OperandSize(kind)!.Value;
+            int size = kind is OpCodeOperandKind.st0 or OpCodeOperandKind.sti_opcode ? 10 : OperandSize(kind)!.Value;
             operands[i] = kind switch
             {
                 OpCodeOperandKind.al => new RegisterOperand(Register.AL),
@@ -213,11 +249,13 @@ public sealed class SequenceGenerator
                 OpCodeOperandKind.imm32 or OpCodeOperandKind.imm32sex64 => new ImmediateOperand((int)_rng.Interesting()),
                 OpCodeOperandKind.imm64 => new ImmediateOperand((long)_rng.Interesting()),
                 OpCodeOperandKind.mem when op.Mnemonic == Mnemonic.Lea => new MemOperand(RandomAddress()),
-                OpCodeOperandKind.mem when s_sseCodes.Contains(code) => new MemOperand(DataOperand(16)),
+                OpCodeOperandKind.mem when s_sseCodes.Contains(code) || s_x87Codes.Contains(code) => new MemOperand(DataOperand(16)),
                 OpCodeOperandKind.mem => new MemOperand(DataOperand(op.Mnemonic is Mnemonic.Cmpxchg16b or Mnemonic.Cmpxchg8b ? memorySize : Math.Max(1, op.OperandSize / 8))),
                 OpCodeOperandKind.xmm_reg or OpCodeOperandKind.xmm_rm => new RegisterOperand(Register.XMM0 + _rng.Below(16)),
                 OpCodeOperandKind.xmm_or_mem when _rng.Chance(65) => new RegisterOperand(Register.XMM0 + _rng.Below(16)),
                 OpCodeOperandKind.mm_reg or OpCodeOperandKind.mm_rm => new RegisterOperand(Register.MM0 + _rng.Below(8)),
+                OpCodeOperandKind.st0 => new RegisterOperand(Register.ST0),
+                OpCodeOperandKind.sti_opcode => new RegisterOperand(Register.ST0 + _rng.Below(8)),
                 OpCodeOperandKind.mm_or_mem when _rng.Chance(65) => new RegisterOperand(Register.MM0 + _rng.Below(8)),
                 _ when kind.ToString().EndsWith("_or_mem") && _rng.Chance(35) => new MemOperand(DataOperand(size)),
                 _ => new RegisterOperand(RandomRegister(size)),
