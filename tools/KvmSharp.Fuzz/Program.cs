@@ -11,7 +11,7 @@ namespace KvmSharp.Fuzz;
 public static class Program
 {
     private const string Usage =
-        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16|cm16|rm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose] [--x87]\n" +
+        "usage: kvmsharp-fuzz [--minutes M] [--count N] [--seed S] [--mode 64|32|pm32|pm16|cm16|rm16] [--max-groups G] [--vectors PATH] [--mask-flags BITS] [--dry-run] [--verbose]\n" +
         "  --minutes M   run for M minutes (default 1; decimals allowed)\n" +
         "  --count N     stop after N sequences instead\n" +
         "  --seed S      generator seed (default: random, printed)\n" +
@@ -24,8 +24,7 @@ public static class Program
         "  --dry-run     print new vectors instead of appending them\n" +
         "  --probe HEX   run one sequence (instructions as hex, comma-separated) on both kernels, print both outcomes,\n" +
         "                and append it as a vector when they differ (unless --dry-run)\n" +
-        "  --stats       print how often each mnemonic was generated and how the runs ended on Host\n" +
-        "  --x87         also generate x87 instructions (64-bit mode; not yet clean, see README)";
+        "  --stats       print how often each mnemonic was generated and how the runs ended on Host";
 
     public static int Main(string[] args)
     {
@@ -39,7 +38,6 @@ public static class Program
         ulong maskFlags = 0;
         string? probe = null;
         bool stats = false;
-        bool includeX87 = false;
         try
         {
             for (int i = 0; i < args.Length; i++)
@@ -57,7 +55,6 @@ public static class Program
                     case "--dry-run": dryRun = true; break;
                     case "--probe": probe = Value(); break;
                     case "--stats": stats = true; break;
-                    case "--x87": includeX87 = true; break;
                     case "--verbose": verbose = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return 0;
                     default: throw new ArgumentException($"Unknown argument {args[i]}.");
@@ -87,7 +84,7 @@ public static class Program
         Console.WriteLine($"# seed 0x{seed:x} mode {mode.Tag()} for {(count == long.MaxValue ? $"{minutes} min" : $"{count} sequences")}; {existing.Count} vectors in {vectorsPath}");
 
         using var runner = new DifferentialRunner { ExtraIgnoredFlags = maskFlags };
-        var generator = new SequenceGenerator(seed, mode, includeX87);
+        var generator = new SequenceGenerator(seed, mode);
         var clock = Stopwatch.StartNew();
         var histogram = new Dictionary<string, long>();
         var ends = new Dictionary<string, long>();

@@ -38,6 +38,8 @@ public sealed unsafe partial class X86Cpu
                 CheckPendingX87Exception();
                 Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
                 X87Pop();
+                // As FFREE: the EPYC clears C1.
+                Fpu.Fsw &= unchecked((ushort)~FswC1);
                 return;
             case Mnemonic.Fninit:
                 CheckFpuAvailable();

@@ -62,6 +62,8 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Records a stack overflow (push onto a full register) or underflow (read of an empty one): IE with SF.</summary>
     private static void X87StackFault(ref X87Context context)
     {
+        // A stack fault is the whole story: a denormal operand beside it is not reported (EPYC).
+        context.Flags &= ~X87Exceptions.Denormal;
         context.Flags |= X87Exceptions.Invalid;
         context.StackFault = true;
     }
@@ -78,6 +80,9 @@ public sealed unsafe partial class X86Cpu
     private void CommitX87Status(in X87Context context, bool c1)
     {
         int flags = context.Flags;
+        if (context.StackFault) flags &= ~X87Exceptions.Denormal;
+        // A suppressed operation delivered nothing, so nothing was rounded up (C1 stays the stack fault's direction).
+        if (X87Suppressed(context) && !context.StackFault && context.RoundedUp) c1 = false;
         // A suppressed operation produced no result, so it reports nothing about one (no PE, OE, UE).
         if (X87Suppressed(context)) flags &= X87Exceptions.Invalid | X87Exceptions.ZeroDivide | X87Exceptions.Denormal;
         int fsw = Fpu.Fsw | flags | (context.StackFault ? FswStackFault : 0);
@@ -145,9 +150,14 @@ public sealed unsafe partial class X86Cpu
             {
                 X87Context context = NewX87Context(false);
                 Extended80 value;
+                bool denormalSource = false;
                 if (instruction.Op0Kind == OpKind.Memory)
                 {
                     value = ReadX87Memory(ref instruction, ref context);
+                    // A denormal m32/m64 is loaded even with DE unmasked (the EPYC completes the load, then reports DE
+                    // with ES set), so it does not take part in suppressing the push.
+                    denormalSource = (context.Flags & X87Exceptions.Denormal) != 0;
+                    context.Flags &= ~X87Exceptions.Denormal;
                     // Only the narrower formats check for SNaNs; an 80-bit load copies the encoding as it is.
                     if (instruction.MemorySize != MemorySize.Float80 && value.IsNaN) value = X87Arithmetic.QuietNaN(value, ref context);
                 }
@@ -158,6 +168,11 @@ public sealed unsafe partial class X86Cpu
                 }
                 else value = X87Get(StIndex(instruction.Op0Register));
                 X87PushResult(value, ref context);
+                if (denormalSource && !context.StackFault)
+                {
+                    Fpu.Fsw |= X87Exceptions.Denormal;
+                    UpdateX87ErrorSummary();
+                }
                 return true;
             }
             case Mnemonic.Fild:
@@ -179,6 +194,11 @@ public sealed unsafe partial class X86Cpu
             case Mnemonic.Fldl2t: X87PushConstant(X87Arithmetic.Constant(0xD49A784BCD1B8AFE, 0x4000, false, RoundingControl)); return true;
             case Mnemonic.Fldlg2: X87PushConstant(X87Arithmetic.Constant(0x9A209A84FBCFF798, 0x3FFD, true, RoundingControl)); return true;
             case Mnemonic.Fldln2: X87PushConstant(X87Arithmetic.Constant(0xB17217F7D1CF79AB, 0x3FFE, true, RoundingControl)); return true;
+            case Mnemonic.Fstpnce when X87Empty(0):
+                // The D9 D8+i alias of FSTP: from an empty ST0 the EPYC stores nothing, reports nothing and only pops.
+                X87Pop();
+                Fpu.Fsw &= unchecked((ushort)~FswC1);
+                return true;
             case Mnemonic.Fst: case Mnemonic.Fstp: case Mnemonic.Fstpnce:
                 ExecuteX87Store(ref instruction, pop: mnemonic != Mnemonic.Fst);
                 return true;
@@ -230,6 +250,8 @@ public sealed unsafe partial class X86Cpu
             }
             case Mnemonic.Ffree:
                 Fpu.Ftwx &= (byte)~(1 << ((X87Top + StIndex(instruction.Op0Register)) & 7));
+                // The SDM leaves C0-C3 undefined; the EPYC clears C1 (and keeps the others).
+                Fpu.Fsw &= unchecked((ushort)~FswC1);
                 return true;
             case Mnemonic.Fincstp:
             case Mnemonic.Fdecstp:
@@ -288,9 +310,13 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Pushes a loaded value, or reports the stack overflow (IE, SF, C1=1) a push onto a full register is.</summary>
     private void X87PushResult(Extended80 value, ref X87Context context)
     {
-        bool overflow = !X87Empty(7);
+        // A source that was already empty (FLD ST(i)) is the fault reported, as an underflow (C1 = 0), even onto a full stack.
+        bool overflow = !X87Empty(7) && !context.StackFault;
+        if (!X87Empty(7) && context.StackFault) value = Extended80.Indefinite;
         if (overflow)
         {
+            // The stack fault is all a load into a full stack reports: a denormal m32/m64 source adds no DE (EPYC).
+            context.Flags &= ~X87Exceptions.Denormal;
             X87StackFault(ref context);
             value = Extended80.Indefinite;
         }

@@ -124,6 +124,8 @@ public static class X87Arithmetic
         if (b.IsZero)
         {
             if (a.IsZero) return InvalidResult(ref context);
+            // Division by zero reports ZE alone, even for a denormal dividend (as SSE does on the EPYC).
+            context.Flags &= ~X87Exceptions.Denormal;
             context.Flags |= X87Exceptions.ZeroDivide;
             return Extended80.Infinity(sign);
         }
@@ -285,11 +287,14 @@ public static class X87Arithmetic
     {
         if (a.IsUnsupported || b.IsUnsupported)
         {
+            context.Flags &= ~X87Exceptions.Denormal;
             context.Flags |= X87Exceptions.Invalid;
             return 2;
         }
         if (a.IsNaN || b.IsNaN)
         {
+            // As in arithmetic, a NaN hides the other operand's being denormal (a denormal m32/m64 set DE when read).
+            context.Flags &= ~X87Exceptions.Denormal;
             if (quietNaNsInvalid || a.IsSignalingNaN || b.IsSignalingNaN) context.Flags |= X87Exceptions.Invalid;
             return 2;
         }
@@ -462,6 +467,8 @@ public static class X87Arithmetic
 
     public static Extended80 InvalidResult(ref X87Context context)
     {
+        // An invalid operation reports no denormal operand beside it (EPYC: FPREM of ∞ by a denormal gives IE alone).
+        context.Flags &= ~X87Exceptions.Denormal;
         context.Flags |= X87Exceptions.Invalid;
         return Extended80.Indefinite;
     }

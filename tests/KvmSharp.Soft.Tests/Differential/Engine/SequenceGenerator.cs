@@ -55,12 +55,8 @@ public sealed class SequenceGenerator
     /// <summary>The data page's address as the code sees it (an offset from DS in 16-bit mode).</summary>
     private readonly ulong _data;
 
-    /// <summary>Whether x87 groups are drawn (the fuzzer's --x87); not yet in the fixed-seed tests, see the fuzzer's README.</summary>
-    private readonly bool _includeX87;
-
-    public SequenceGenerator(ulong seed, GuestMode mode = GuestMode.Long64, bool includeX87 = false)
+    public SequenceGenerator(ulong seed, GuestMode mode = GuestMode.Long64)
     {
-        _includeX87 = includeX87;
         _rng = new SplitMix64(seed);
         _mode = mode;
         _bitness = mode.Bitness();
@@ -132,7 +128,7 @@ public sealed class SequenceGenerator
         if (roll < 14) return FrameGroup();
         if (_bitness != 64 && roll < 20) return SegmentGroup();
         if (_bitness == 64 && roll < 40) return roll < 16 ? (_rng.Chance(50) ? MxcsrGroup() : MaskedStoreGroup()) : TableGroup(s_sseCodes);
-        if (_includeX87 && _bitness == 64 && roll < 55) return TableGroup(s_x87Codes);
+        if (_bitness == 64 && roll < 55) return TableGroup(s_x87Codes);
         return TableGroup(s_codes[_bitness]);
     }
 
