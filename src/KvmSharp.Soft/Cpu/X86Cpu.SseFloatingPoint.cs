@@ -164,6 +164,11 @@ public sealed unsafe partial class X86Cpu
         WriteXmm(index, current.WithElement(0, low));
     }
 
+    /// <summary>The second operand of a packed (aligned 16 bytes) or scalar (one lane, from memory only its size) instruction.</summary>
+    private Vector128<ulong> ReadFloatSource(ref Instruction instruction, bool isDouble, bool scalar) => scalar
+        ? Vector128.Create(ReadScalarSource(ref instruction, 1, isDouble ? 8 : 4), 0UL)
+        : ReadXmmOperand(ref instruction, 1, aligned: true);
+
     private static ulong GetLane(Vector128<ulong> value, int lane, bool isDouble) =>
         isDouble ? value.GetElement(lane) : value.AsUInt32().GetElement(lane);
 
@@ -181,9 +186,7 @@ public sealed unsafe partial class X86Cpu
     {
         CheckSseAvailable();
         int destination = XmmIndex(instruction.Op0Register);
-        Vector128<ulong> source = scalar
-            ? Vector128.Create(ReadScalarSource(ref instruction, 1, 4), 0UL)
-            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<ulong> source = ReadFloatSource(ref instruction, isDouble: false, scalar);
         Vector128<uint> lanes = source.AsUInt32();
         Vector128<uint> result = scalar ? ReadXmm(destination).AsUInt32() : lanes;
         for (int i = 0; i < (scalar ? 1 : 4); i++)
@@ -210,9 +213,7 @@ public sealed unsafe partial class X86Cpu
     private void ExecuteFloatArithmetic(ref Instruction instruction, FloatOperation operation, bool isDouble, bool scalar)
     {
         int destination = XmmIndex(instruction.Op0Register);
-        Vector128<ulong> b = scalar
-            ? Vector128.Create(ReadScalarSource(ref instruction, 1, isDouble ? 8 : 4), 0UL)
-            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<ulong> b = ReadFloatSource(ref instruction, isDouble, scalar);
         Vector128<ulong> a = ReadXmm(destination);
         uint mxcsr = Fpu.Mxcsr, flags = 0;
         int lanes = scalar ? 1 : isDouble ? 2 : 4;
@@ -241,9 +242,7 @@ public sealed unsafe partial class X86Cpu
     {
         int predicate = instruction.Immediate8 & 7;
         int destination = XmmIndex(instruction.Op0Register);
-        Vector128<ulong> b = scalar
-            ? Vector128.Create(ReadScalarSource(ref instruction, 1, isDouble ? 8 : 4), 0UL)
-            : ReadXmmOperand(ref instruction, 1, aligned: true);
+        Vector128<ulong> b = ReadFloatSource(ref instruction, isDouble, scalar);
         Vector128<ulong> a = ReadXmm(destination);
         uint mxcsr = Fpu.Mxcsr, flags = 0;
         int lanes = scalar ? 1 : isDouble ? 2 : 4;

@@ -62,7 +62,8 @@ public sealed unsafe partial class X86Cpu
     /// <summary>Records a stack overflow (push onto a full register) or underflow (read of an empty one): IE with SF.</summary>
     private static void X87StackFault(ref X87Context context)
     {
-        // A stack fault is the whole story: a denormal operand beside it is not reported (EPYC).
+        // A stack fault is the whole story: a denormal operand beside it is not reported (EPYC: a denormal m32 loaded
+        // onto a full stack gives IE and SF alone).
         context.Flags &= ~X87Exceptions.Denormal;
         context.Flags |= X87Exceptions.Invalid;
         context.StackFault = true;
@@ -315,8 +316,6 @@ public sealed unsafe partial class X86Cpu
         if (!X87Empty(7) && context.StackFault) value = Extended80.Indefinite;
         if (overflow)
         {
-            // The stack fault is all a load into a full stack reports: a denormal m32/m64 source adds no DE (EPYC).
-            context.Flags &= ~X87Exceptions.Denormal;
             X87StackFault(ref context);
             value = Extended80.Indefinite;
         }
