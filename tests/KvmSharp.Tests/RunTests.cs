@@ -157,6 +157,74 @@ public class RunCompletionTests
         Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
     }
 
+    /// <summary>
+    /// A HLT executed with TF set: without an in-kernel local APIC the vCPU exits at the HLT with the
+    /// single-step #DB queued (an injected exception in the vcpu events), and the next KVM_RUN delivers it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void HltUnderTrapFlagExitsWithTheSingleStepTrapQueued(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, TrapFlagThenHlt);
+        InstallDebugHandler(guest);
+
+        Assert.Equal(KvmExitReason.Hlt, guest.Vcpu.Run().Reason);
+        Assert.Equal(HltEnd, guest.Vcpu.GetRegs().Rip);
+        var events = guest.Vcpu.GetVcpuEvents();
+        Assert.Equal(1, events.Exception.Injected);
+        Assert.Equal(1, events.Exception.Nr);
+
+        AssertDebugHandlerRanAfterTheHlt(guest);
+    }
+
+    /// <summary>With an in-kernel local APIC the HLT halts inside the kernel, and the queued #DB wakes it at once.</summary>
+    [Theory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void HltUnderTrapFlagWithAnInKernelApicWakesForTheSingleStepTrap(string kernel)
+    {
+        using var kvm = Kernels.Open(kernel);
+        using var guest = new RealModeGuest(kvm, TrapFlagThenHlt, withIrqchipAndPit: true);
+        InstallDebugHandler(guest);
+        // A vCPU that halted with the trap left undelivered would sleep forever: the kick turns that into a failure.
+        using var watchdog = new Timer(_ => guest.Vcpu.Kick(), null, 5000, Timeout.Infinite);
+        AssertDebugHandlerRanAfterTheHlt(guest);
+    }
+
+    private const ulong DebugHandler = 0x2000;
+    private const ulong HltEnd = RealModeGuest.CodeAddress + 3 + 1 + 1;
+
+    private static void TrapFlagThenHlt(Iced.Intel.Assembler a)
+    {
+        a.push(0x0102); // TF and the reserved bit 1
+        a.popf();       // TF applies from the next instruction on
+        a.hlt();
+    }
+
+    private static void InstallDebugHandler(RealModeGuest guest)
+    {
+        var handler = new Iced.Intel.Assembler(16);
+        handler.mov(al, 0x42);
+        handler.@out(0x80, al);
+        handler.hlt();
+        guest.Memory.Write(DebugHandler, RealModeGuest.Assemble(handler, DebugHandler));
+        // IVT entry 1 (#DB) is offset:segment at linear 4.
+        guest.Memory.Write(4, BitConverter.GetBytes((uint)DebugHandler));
+    }
+
+    private static void AssertDebugHandlerRanAfterTheHlt(RealModeGuest guest)
+    {
+        Assert.Equal(KvmExitReason.Io, guest.Vcpu.Run().Reason);
+        Assert.Equal(0x80, guest.Vcpu.Io.Port);
+        var regs = guest.Vcpu.GetRegs();
+        // The interrupt frame's IP is the instruction after the HLT, and delivery cleared TF.
+        Assert.Equal(0x8000UL - 6, regs.Rsp & 0xffff);
+        Assert.Equal((ushort)HltEnd, BitConverter.ToUInt16(guest.Memory.Span[(0x8000 - 6)..]));
+        Assert.Equal(0UL, regs.Rflags & 0x100);
+        Assert.NotEqual(0UL, guest.Vcpu.GetDebugRegs().Dr6 & 0x4000); // DR6.BS
+        Assert.Equal(0, guest.Vcpu.GetVcpuEvents().Exception.Injected);
+    }
+
     [Theory]
     [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
     public void TripleFaultIsAShutdownExit(string kernel)

@@ -472,7 +472,18 @@ public sealed unsafe partial class X86Cpu
         if (trapAfter && (shadowBefore & X86.ShadowMovSs) == 0)
         {
             Dr6 |= X86.Dr6SingleStep;
-            DeliverException(X86.VectorDebug, 0, false, InterruptSourceKind.Exception);
+            if (_exitPending)
+            {
+                // A HLT under TF: KVM queues the single-step #DB and still exits (or halts in-kernel); the
+                // trap is delivered on the next entry and shows as an injected exception until then.
+                PendingExceptionVector = X86.VectorDebug;
+                PendingExceptionHasErrorCode = false;
+                PendingExceptionErrorCode = 0;
+            }
+            else
+            {
+                DeliverException(X86.VectorDebug, 0, false, InterruptSourceKind.Exception);
+            }
         }
         if (GuestDebug.Enabled && GuestDebug.SingleStep && !_exitPending)
         {

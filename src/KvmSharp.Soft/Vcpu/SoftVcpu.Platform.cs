@@ -224,7 +224,8 @@ internal sealed unsafe partial class SoftVcpu : IVcpuSink
             bool canRun = _mpState switch
             {
                 KvmMpState.Runnable => true,
-                KvmMpState.Halted => Cpu.NmiPending || (Cpu.InterruptFlag && _apic!.HasInterrupt),
+                // A queued exception (the single-step trap of a HLT under TF) wakes a halted vCPU, as in KVM.
+                KvmMpState.Halted => Cpu.NmiPending || Cpu.PendingExceptionVector >= 0 || (Cpu.InterruptFlag && _apic!.HasInterrupt),
                 _ => false,
             };
             if (canRun)
