@@ -876,4 +876,21 @@ public sealed unsafe partial class X86Cpu
         }
         SetArithmeticFlags(SignZeroParity(result, 1));
     }
+
+    /// <summary>
+    /// BOUND: a signed check of the index register against the lower and upper bounds stored one after the other in
+    /// memory. Outside the bounds it is a fault (#BR), so the handler sees the BOUND itself. Both bounds are read first.
+    /// </summary>
+    private void ExecuteBound(ref Instruction instruction)
+    {
+        if (_mode64 || instruction.Op1Kind != OpKind.Memory) throw Ud();
+        int size = instruction.Op0Register.GetSize();
+        int segment = MemorySegment(ref instruction);
+        ulong address = EffectiveAddress(ref instruction);
+        ulong upperAddress = (address + (ulong)size) & 0xFFFFFFFF;
+        long lower = SignExtend(ReadMemory(segment, address, size), size);
+        long upper = SignExtend(ReadMemory(segment, upperAddress, size), size);
+        long index = SignExtend(ReadRegister(instruction.Op0Register), size);
+        if (index < lower || index > upper) throw Fault(X86.VectorBound);
+    }
 }

@@ -222,7 +222,8 @@ public sealed unsafe partial class X86Cpu
                 SetArithmeticFlags(X86.FlagCarry);
                 break;
             case Mnemonic.Monitor: case Mnemonic.Mwait: RequireCpl0(); break;
-            case Mnemonic.Bound: throw new UnsupportedInstructionException("BOUND");
+            case Mnemonic.Bound: ExecuteBound(ref instruction); break;
+            case Mnemonic.Arpl: ExecuteArpl(ref instruction); break;
             case Mnemonic.Salc:
                 WriteRegister(Register.AL, CarryFlag ? 0xFFUL : 0);
                 break;

@@ -433,4 +433,28 @@ public sealed unsafe partial class X86Cpu
         }
         Rflags = ok ? Rflags | X86.FlagZero : Rflags & ~X86.FlagZero;
     }
+
+    /// <summary>
+    /// ARPL: raises the destination selector's RPL to the source's, reporting in ZF whether it did. Only a raise writes:
+    /// an operand already at or above the source RPL is left as read.
+    /// </summary>
+    private void ExecuteArpl(ref Instruction instruction)
+    {
+        if (!_protectedMode || (Rflags & X86.FlagVm86) != 0) throw Ud();
+        ulong destination = ReadOperand(ref instruction, 0, 2) & 0xFFFF;
+        ulong sourceRpl = ReadRegister(instruction.Op1Register) & 3;
+        if ((destination & 3) < sourceRpl)
+        {
+            ulong raised = (destination & ~3UL) | sourceRpl;
+            if (instruction.Op0Kind == OpKind.Register)
+                WriteRegister(instruction.Op0Register.GetSize() == 4 ? instruction.Op0Register - Register.EAX + Register.AX : instruction.Op0Register, raised);
+            else
+                WriteOperand(ref instruction, 0, 2, raised);
+            Rflags |= X86.FlagZero;
+        }
+        else
+        {
+            Rflags &= ~X86.FlagZero;
+        }
+    }
 }

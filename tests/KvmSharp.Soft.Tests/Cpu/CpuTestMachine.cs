@@ -85,6 +85,34 @@ public sealed class CpuTestMachine : IDisposable
         return raw;
     }
 
+    /// <summary>Flat 32-bit protected mode; IDT gates (32-bit interrupt gates) to per-vector HLT stubs.</summary>
+    public static CpuTestMachine Protected32(ulong cr0Extra = 0, ulong cr4 = 0, ulong cr3 = 0)
+    {
+        var m = new CpuTestMachine();
+        X86Cpu cpu = m.Cpu;
+        m.Memory.Write64(GdtBase + 0x08, Descriptor(code: true, 0, longMode: false));
+        m.Memory.Write64(GdtBase + 0x10, Descriptor(code: false, 0, longMode: false));
+        for (int v = 0; v < 32; v++)
+        {
+            ulong handler = HandlerBase + (ulong)v * 16;
+            m.Memory.Write8(handler, 0xF4);
+            m.Memory.Write64(IdtBase + (ulong)v * 8,
+                (handler & 0xFFFF) | (0x08UL << 16) | (0xEUL << 40) | (1UL << 47) | ((handler >> 16) << 48));
+        }
+        cpu.Cr0 = X86.Cr0Pe | X86.Cr0Et | X86.Cr0Ne | cr0Extra;
+        cpu.Cr4 = cr4;
+        cpu.Cr3 = cr3;
+        cpu.Gdtr = new DescriptorTable { Base = GdtBase, Limit = 0x17 };
+        cpu.Idtr = new DescriptorTable { Base = IdtBase, Limit = 32 * 8 - 1 };
+        cpu.Cs = Flat(0x08, code: true, dpl: 0, longMode: false);
+        SegmentCache data = Flat(0x10, code: false, dpl: 0, longMode: false);
+        cpu.Ds = cpu.Es = cpu.Ss = cpu.Fs = cpu.Gs = data;
+        cpu.Tr = new SegmentCache { Base = TssBase, Limit = 0x67, Type = 0xB, Present = true };
+        cpu.Rsp = StackTop;
+        cpu.NotifyStateChanged();
+        return m;
+    }
+
     public void SetupLongMode(int cpl = 0)
     {
         // GDT

@@ -247,17 +247,18 @@ public class ExitTests
     }
 
     [Fact]
-    public void UnknownInstruction_IsInternalErrorNamingIt()
+    public void UnimplementedTaskSwitch_IsInternalErrorNamingIt()
     {
-        using var m = LongMode();
-        // BOUND (80186, so of a family Soft offers) is not implemented; it exists outside 64-bit mode only, so the code
-        // segment becomes a 32-bit one (compatibility mode).
-        m.Cpu.Segments[(int)SegmentIndex.CS].L = false;
-        m.Cpu.Segments[(int)SegmentIndex.CS].Db = true;
-        m.Cpu.NotifyStateChanged();
-        m.LoadCode(Code, a => { a.nop(); a.bound(eax, __qword_ptr[ebx]); }, bitness: 32);
+        // Every instruction of the families CPUID offers is implemented; hardware task switching is not. A far JMP to a
+        // TSS descriptor in 32-bit protected mode asks for one.
+        using var m = CpuTestMachine.Protected32();
+        ulong tss = 0x67 | ((CpuTestMachine.TssBase & 0xFFFFFF) << 16) | (0x9UL << 40) | (1UL << 47);
+        m.Memory.Write64(CpuTestMachine.GdtBase + 0x18, tss);
+        m.Cpu.Gdtr = new DescriptorTable { Base = CpuTestMachine.GdtBase, Limit = 0x1F };
+        m.Memory.Write(Code, [0x90, 0xEA, 0, 0, 0, 0, 0x18, 0]); // NOP; JMP FAR 0x18:0
+        m.Cpu.Rip = Code;
         Assert.Equal(CpuExitReason.InternalError, m.Run());
-        Assert.Contains("BOUND", m.Cpu.Exit.InternalError);
+        Assert.Contains("task switch", m.Cpu.Exit.InternalError);
         Assert.Equal(Code + 1, m.Cpu.Rip);
     }
 

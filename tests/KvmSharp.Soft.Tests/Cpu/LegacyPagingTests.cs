@@ -11,34 +11,6 @@ public class LegacyPagingTests
     private const ulong Directory = 0x10000;
     private const ulong Table = 0x11000;
 
-    /// <summary>Flat 32-bit protected mode; IDT gates (32-bit interrupt gates) to per-vector HLT stubs.</summary>
-    private static CpuTestMachine Protected32(ulong cr0Extra, ulong cr4, ulong cr3)
-    {
-        var m = new CpuTestMachine();
-        X86Cpu cpu = m.Cpu;
-        m.Memory.Write64(CpuTestMachine.GdtBase + 0x08, CpuTestMachine.Descriptor(code: true, 0, longMode: false));
-        m.Memory.Write64(CpuTestMachine.GdtBase + 0x10, CpuTestMachine.Descriptor(code: false, 0, longMode: false));
-        for (int v = 0; v < 32; v++)
-        {
-            ulong handler = CpuTestMachine.HandlerBase + (ulong)v * 16;
-            m.Memory.Write8(handler, 0xF4);
-            m.Memory.Write64(CpuTestMachine.IdtBase + (ulong)v * 8,
-                (handler & 0xFFFF) | (0x08UL << 16) | (0xEUL << 40) | (1UL << 47) | ((handler >> 16) << 48));
-        }
-        cpu.Cr0 = X86.Cr0Pe | X86.Cr0Et | X86.Cr0Ne | cr0Extra;
-        cpu.Cr4 = cr4;
-        cpu.Cr3 = cr3;
-        cpu.Gdtr = new DescriptorTable { Base = CpuTestMachine.GdtBase, Limit = 0x17 };
-        cpu.Idtr = new DescriptorTable { Base = CpuTestMachine.IdtBase, Limit = 32 * 8 - 1 };
-        cpu.Cs = CpuTestMachine.Flat(0x08, code: true, dpl: 0, longMode: false);
-        SegmentCache data = CpuTestMachine.Flat(0x10, code: false, dpl: 0, longMode: false);
-        cpu.Ds = cpu.Es = cpu.Ss = cpu.Fs = cpu.Gs = data;
-        cpu.Tr = new SegmentCache { Base = CpuTestMachine.TssBase, Limit = 0x67, Type = 0xB, Present = true };
-        cpu.Rsp = CpuTestMachine.StackTop;
-        cpu.NotifyStateChanged();
-        return m;
-    }
-
     private static void LegacyTables(CpuTestMachine m)
     {
         // PDE0 -> 4 KiB identity table for 0..4 MiB; PDE1 -> 4 MiB page at physical 8 MiB.
@@ -50,7 +22,7 @@ public class LegacyPagingTests
     [Fact]
     public void TwoLevelPaging_4KAnd4MPages()
     {
-        using var m = Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pse, Directory);
+        using var m = CpuTestMachine.Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pse, Directory);
         LegacyTables(m);
         m.LoadCode(Code, a => { a.mov(__dword_ptr[0x400010], 0xCAFE); a.mov(eax, __dword_ptr[0x400010]); a.hlt(); }, bitness: 32);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
@@ -62,7 +34,7 @@ public class LegacyPagingTests
     [Fact]
     public void TwoLevelPaging_NotPresent_PushesErrorCodeThroughInterruptGate()
     {
-        using var m = Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pse, Directory);
+        using var m = CpuTestMachine.Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pse, Directory);
         LegacyTables(m);
         m.Memory.Write32(Table + (0x150000 >> 12) * 4, 0);
         m.LoadCode(Code, a => { a.mov(__byte_ptr[0x150123], 1); }, bitness: 32);
@@ -79,7 +51,7 @@ public class LegacyPagingTests
     [Fact]
     public void TwoLevelPaging_NoInstructionFetchBitWithoutNx()
     {
-        using var m = Protected32(X86.Cr0Pg, X86.Cr4Pse, Directory);
+        using var m = CpuTestMachine.Protected32(X86.Cr0Pg, X86.Cr4Pse, Directory);
         LegacyTables(m);
         m.Memory.Write32(Table + (0x150000 >> 12) * 4, 0);
         m.LoadCode(Code, a => { a.mov(eax, 0x150000); a.jmp(eax); }, bitness: 32);
@@ -91,7 +63,7 @@ public class LegacyPagingTests
     public void PaePaging_2MPage_AndNxFetch()
     {
         const ulong pdpt = 0x10000, pd = 0x11000, pt = 0x12000;
-        using var m = Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pae, pdpt);
+        using var m = CpuTestMachine.Protected32(X86.Cr0Pg | X86.Cr0Wp, X86.Cr4Pae, pdpt);
         m.Cpu.Efer = X86.EferNxe;
         m.Cpu.NotifyStateChanged();
         m.Memory.Write64(pdpt, pd | 1);
@@ -115,7 +87,7 @@ public class LegacyPagingTests
     [Fact]
     public void Cr3Reload_FlushesNonGlobal_KeepsGlobal()
     {
-        using var m = Protected32(X86.Cr0Pg, X86.Cr4Pse | X86.Cr4Pge, Directory);
+        using var m = CpuTestMachine.Protected32(X86.Cr0Pg, X86.Cr4Pse | X86.Cr4Pge, Directory);
         LegacyTables(m);
         const ulong globalPage = 0x150000, localPage = 0x151000;
         m.Memory.Write32(Table + (globalPage >> 12) * 4, (uint)globalPage | 0x107);
@@ -142,7 +114,7 @@ public class LegacyPagingTests
     [Fact]
     public void MovSs_BlocksInterruptsForOneInstruction()
     {
-        using var m = Protected32(0, 0, 0);
+        using var m = CpuTestMachine.Protected32(0, 0, 0);
         m.Cpu.Rflags |= X86.FlagInterrupt;
         m.LoadCode(Code, a => { a.mov(eax, 0x10); a.mov(ss, eax); a.nop(); a.hlt(); }, bitness: 32);
         Assert.Equal(CpuExitReason.BudgetExhausted, m.Cpu.Run(2));
