@@ -576,9 +576,10 @@ public sealed unsafe partial class X86Cpu
             else X87Set(0, result);
         }
         CommitX87Status(context, c1: context.RoundedUp);
-        if (mnemonic is Mnemonic.Fprem or Mnemonic.Fprem1 && result.IsNaN)
+        if (mnemonic is Mnemonic.Fprem or Mnemonic.Fprem1 && (result.IsNaN || X87Suppressed(context)))
         {
-            // No remainder, no quotient bits: the EPYC clears C2 ("complete") and C1 but leaves C0 and C3 as they were.
+            // No remainder, no quotient bits (a NaN, or an unmasked exception that stopped it): the EPYC clears C2
+            // ("complete") and C1 but leaves C0 and C3 as they were.
             int codes = codesBefore & (FswC0 | FswC3);
             Fpu.Fsw = (ushort)((Fpu.Fsw & ~FswConditionCodes) | codes);
         }
