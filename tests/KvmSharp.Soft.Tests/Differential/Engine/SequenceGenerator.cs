@@ -29,6 +29,12 @@ public sealed class SequenceGenerator
         Mnemonic.Setl, Mnemonic.Setge, Mnemonic.Setle, Mnemonic.Setg,
     ];
 
+    /// <summary>
+    /// The SIMD instruction sets Soft's CPUID advertises, whose instructions <see cref="SseCandidates"/> draws from.
+    /// Declared before the tables built from it: static fields initialize in textual order.
+    /// </summary>
+    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2];
+
     private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
 
     /// <summary>
@@ -165,7 +171,7 @@ public sealed class SequenceGenerator
             var op = code.ToOpCode();
             if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !op.Mode64 || op.AddressSize != 0) continue;
             var features = code.CpuidFeatures();
-            if (features.Length == 0 || features.Any(f => f is not (CpuidFeature.MMX or CpuidFeature.SSE or CpuidFeature.SSE2))) continue;
+            if (features.Length == 0 || !features.All(s_generatedSimdFeatures.Contains)) continue;
             if (op.Mnemonic is Mnemonic.Rcpps or Mnemonic.Rcpss or Mnemonic.Rsqrtps or Mnemonic.Rsqrtss or Mnemonic.Maskmovdqu
                 or Mnemonic.Ldmxcsr or Mnemonic.Maskmovq) continue;
             bool supported = true;
