@@ -289,6 +289,25 @@ public sealed class Sse42Tests : IDisposable
         Assert.Equal(14UL, Cpu.Rcx);
     }
 
+    [Theory]
+    [InlineData(4, X86.VectorAlignmentCheck)]
+    [InlineData(8, X86.VectorAlignmentCheck)]
+    [InlineData(16, X86.VectorGeneralProtection)]
+    public void MemoryOperand_AlignmentCheckIsAtSixteenBytes(int offset, int vector)
+    {
+        // At CPL 3 with CR0.AM and RFLAGS.AC the EPYC raises #AC for PCMPISTRI [r15+4] and [r15+8] and not for [r15]
+        // (probed with kvmsharp-fuzz --probe); with no fault, the HLT after it raises #GP at CPL 3.
+        using var m = new CpuTestMachine();
+        m.SetupLongMode(cpl: 3);
+        m.Cpu.Cr0 |= X86.Cr0Am;
+        m.Cpu.Rflags |= X86.FlagAlignmentCheck;
+        m.Cpu.NotifyStateChanged();
+        m.Cpu.Gpr[7] = Data + (ulong)offset;
+        m.LoadCode(Code, a => { a.pcmpistri(xmm1, __xmmword_ptr[rdi], 0x00); a.hlt(); });
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(vector), m.Cpu.Rip);
+    }
+
     // ---- PCMPxSTRx: every control byte against this processor ----
 
     /// <summary>Characters chosen so that equalities, ranges and signedness all matter, with zeros now and then.</summary>
