@@ -50,6 +50,7 @@ public sealed unsafe partial class X86Cpu
                 WriteOperand(ref instruction, 0, 1, Condition(ref instruction) ? 1UL : 0);
                 break;
             case Mnemonic.Movbe: ExecuteMovbe(ref instruction); break;
+            case Mnemonic.Crc32: ExecuteCrc32(ref instruction); break;
             case Mnemonic.Bswap: ExecuteBswap(ref instruction); break;
             case Mnemonic.Cbw: case Mnemonic.Cwde: case Mnemonic.Cdqe:
             case Mnemonic.Cwd: case Mnemonic.Cdq: case Mnemonic.Cqo:

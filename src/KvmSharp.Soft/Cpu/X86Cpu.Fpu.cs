@@ -157,6 +157,7 @@ public sealed unsafe partial class X86Cpu
         CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.FXSR, CpuidFeature.SYSCALL, CpuidFeature.SEP,
         CpuidFeature.TSC, CpuidFeature.MSR, CpuidFeature.RDTSCP, CpuidFeature.POPCNT, CpuidFeature.MOVBE,
         CpuidFeature.RDRAND, CpuidFeature.PAUSE, CpuidFeature.CLFSH, CpuidFeature.XSAVE, CpuidFeature.FSGSBASE,
+        CpuidFeature.SSE4_2,
     ];
 
     private static bool BelongsToOfferedFeature(ref Instruction instruction)

@@ -69,7 +69,7 @@ public sealed class DifferentialRunner : IDisposable
         ulong start = DiffMachine.CodeStart(test.Bitness);
         var step = FlagAnalysis.Analyze(test.Code, test.Bitness).FirstOrDefault(s => start + (ulong)s.Offset == host.Rip);
         return step.Instruction.Code != Code.INVALID
-            && step.Instruction.Code.CpuidFeatures().Any(f => f is CpuidFeature.SSE or CpuidFeature.SSE2);
+            && step.Instruction.Code.CpuidFeatures().Any(f => f is CpuidFeature.SSE or CpuidFeature.SSE2 or CpuidFeature.SSE4_2);
     }
 
     /// <summary>

@@ -33,7 +33,7 @@ public sealed class SequenceGenerator
     /// The SIMD instruction sets Soft's CPUID advertises, whose instructions <see cref="SseCandidates"/> draws from.
     /// Declared before the tables built from it: static fields initialize in textual order.
     /// </summary>
-    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2];
+    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE4_2];
 
     private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
 
@@ -283,6 +283,7 @@ public sealed class SequenceGenerator
         {
             Mnemonic.Div or Mnemonic.Idiv => DivisionSetup(op, operands[0], group),
             Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc => BitOffsetSetup(operands, group),
+            Mnemonic.Pcmpestri or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm or Mnemonic.Pcmpestrm64 => StringLengthSetup(operands, group),
             _ => ShiftCountSetup(op, group),
         };
         if (!ok) return null;
@@ -292,6 +293,10 @@ public sealed class SequenceGenerator
 
     private long Immediate8(Mnemonic mnemonic, int operandSize)
     {
+        // Every bit of the string compares' control byte selects behaviour: draw all 256 evenly.
+        if (mnemonic is Mnemonic.Pcmpestri or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm or Mnemonic.Pcmpestrm64
+            or Mnemonic.Pcmpistri or Mnemonic.Pcmpistrm)
+            return _rng.Below(256);
         if (mnemonic is Mnemonic.Shld or Mnemonic.Shrd && operandSize == 16)
             return _rng.Below(17);
         if (mnemonic is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd)
@@ -371,6 +376,22 @@ public sealed class SequenceGenerator
         group.Add(Encode(_bitness == 64
             ? Instruction.Create(Code.Mov_rm64_imm32, full, (int)bit)
             : Instruction.Create(Code.Mov_r32_imm32, full.GetFullRegister32(), (uint)bit))!);
+        return true;
+    }
+
+    /// <summary>
+    /// PCMPESTRx take their lengths from RAX and RDX: mostly put them near the element counts (either sign), where the
+    /// saturation and the invalid-element rules act, rather than leave the random values that almost always saturate.
+    /// </summary>
+    private bool StringLengthSetup(Operand[] operands, List<byte[]> group)
+    {
+        if (operands[1] is MemOperand m && (m.Memory.Base is Register.RAX or Register.RDX || m.Memory.Index is Register.RAX or Register.RDX)) return true;
+        if (!_rng.Chance(75)) return true;
+        foreach (Register length in (Register[])[Register.RAX, Register.RDX])
+        {
+            long value = _rng.Chance(85) ? _rng.Below(41) - 20 : (long)_rng.Interesting();
+            group.Add(Encode(Instruction.Create(Code.Mov_r64_imm64, length, (ulong)value))!);
+        }
         return true;
     }
 
