@@ -414,6 +414,27 @@ public class Sse41Tests
         Assert.Equal(SseFloat.FlagOverflow, m.Cpu.Fpu.Mxcsr & (SseFloat.FlagOverflow | SseFloat.PreComputationFlags | SseFloat.FlagUnderflow));
     }
 
+    /// <summary>
+    /// Products 2^127 + 2^127 would overflow in the first addition, but the inexact product of lane 2 with PE unmasked
+    /// stops DPPS after the multiplies: MXCSR gains PE only. The EPYC does the same (fuzzer probe of this sequence: same
+    /// outcome, MXCSR included, on Host and Soft); adding the additions' OE too would be the other reading of the SDM.
+    /// </summary>
+    [Fact]
+    public void Dpps_unmasked_exception_in_the_multiplies_stops_before_the_additions()
+    {
+        const uint mxcsr = 0x1F80 & ~PrecisionMask;
+        using var m = new CpuTestMachine();
+        m.SetupLongMode();
+        m.LoadCode(Code, a => { a.dpps(xmm0, xmm1, 0xF1); a.hlt(); });
+        m.Cpu.Fpu.Mxcsr = mxcsr;
+        (m.Cpu.Fpu.Xmm[0], m.Cpu.Fpu.Xmm[1]) = (0x5F80_0000_5F80_0000, 0x3F80_0001);
+        (m.Cpu.Fpu.Xmm[2], m.Cpu.Fpu.Xmm[3]) = (0x5F00_0000_5F00_0000, 0x3F80_0001);
+        Assert.Equal(CpuExitReason.Hlt, m.Run());
+        Assert.Equal(CpuTestMachine.AfterHandler(VectorSimdFloatingPoint), m.Cpu.Rip);
+        Assert.Equal(mxcsr | SseFloat.FlagPrecision, m.Cpu.Fpu.Mxcsr);
+        Assert.Equal((0x5F80_0000_5F80_0000UL, 0x3F80_0001UL), (m.Cpu.Fpu.Xmm[0], m.Cpu.Fpu.Xmm[1]));
+    }
+
     [Fact]
     public void Soft_advertises_SSE4_1_in_CPUID_leaf_1()
     {
