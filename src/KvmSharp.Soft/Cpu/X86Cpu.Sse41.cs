@@ -222,7 +222,7 @@ public sealed unsafe partial class X86Cpu
     /// matter, so this works on the bit pattern: dropping those bits truncates, and adding one unit of the lowest integer
     /// bit rounds away from zero, a carry into the exponent included.
     /// </summary>
-    internal static ulong RoundToIntegral(ulong bits, bool isDouble, int rc, bool denormalsAreZero, ref uint flags)
+    private static ulong RoundToIntegral(ulong bits, bool isDouble, int rc, bool denormalsAreZero, ref uint flags)
     {
         int fractionBits = isDouble ? 52 : 23;
         int bias = isDouble ? 1023 : 127;
