@@ -190,6 +190,7 @@ public sealed unsafe partial class X86Cpu
             }
         }
 
+        if (TryExecuteSse41(ref instruction)) return;
         if (TryExecuteSse42(ref instruction)) return;
         if (TryExecutePackedInteger(ref instruction)) return;
         if (TryExecuteFloatingPoint(ref instruction)) return;

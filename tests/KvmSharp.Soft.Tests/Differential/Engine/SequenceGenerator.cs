@@ -33,7 +33,7 @@ public sealed class SequenceGenerator
     /// The SIMD instruction sets Soft's CPUID advertises, whose instructions <see cref="SseCandidates"/> draws from.
     /// Declared before the tables built from it: static fields initialize in textual order.
     /// </summary>
-    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE4_2];
+    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE4_1, CpuidFeature.SSE4_2];
 
     private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
 
