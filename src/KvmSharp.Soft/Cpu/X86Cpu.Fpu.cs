@@ -154,7 +154,7 @@ public sealed unsafe partial class X86Cpu
         CpuidFeature.INTEL286_ONLY, CpuidFeature.INTEL386, CpuidFeature.INTEL386_ONLY, CpuidFeature.INTEL486,
         CpuidFeature.X64, CpuidFeature.CPUID, CpuidFeature.FPU, CpuidFeature.FPU287,
         CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.CMPXCHG16B, CpuidFeature.MMX,
-        CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE4_1, CpuidFeature.FXSR, CpuidFeature.SYSCALL, CpuidFeature.SEP,
+        CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.SSSE3, CpuidFeature.SSE4_1, CpuidFeature.FXSR, CpuidFeature.SYSCALL, CpuidFeature.SEP,
         CpuidFeature.TSC, CpuidFeature.MSR, CpuidFeature.RDTSCP, CpuidFeature.POPCNT, CpuidFeature.MOVBE,
         CpuidFeature.RDRAND, CpuidFeature.PAUSE, CpuidFeature.CLFSH, CpuidFeature.XSAVE, CpuidFeature.FSGSBASE,
         CpuidFeature.SSE4_2,

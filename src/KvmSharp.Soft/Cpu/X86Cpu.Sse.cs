@@ -74,6 +74,7 @@ public sealed unsafe partial class X86Cpu
 
     private void ExecuteSse(ref Instruction instruction)
     {
+        if (TryExecuteSsse3(ref instruction) || TryExecuteSse3(ref instruction)) return;
         if (TryExecuteMmxOperandConversion(ref instruction)) return;
         if (UsesMmx(ref instruction))
         {
@@ -435,48 +436,6 @@ public sealed unsafe partial class X86Cpu
                     words[i + 4] = (short)Math.Clamp(y.GetElement(i), short.MinValue, short.MaxValue);
                 }
                 result = Vector128.Create<short>(words).AsUInt64();
-                break;
-            }
-            case Mnemonic.Pshufb:
-            {
-                Vector128<byte> table = a.AsByte(), control = b.AsByte();
-                Span<byte> bytes = stackalloc byte[16];
-                for (int i = 0; i < 16; i++)
-                {
-                    byte selector = control.GetElement(i);
-                    bytes[i] = (selector & 0x80) != 0 ? (byte)0 : table.GetElement(selector & 15);
-                }
-                result = Vector128.Create<byte>(bytes).AsUInt64();
-                break;
-            }
-            case Mnemonic.Palignr:
-            {
-                Span<byte> concatenated = stackalloc byte[32];
-                for (int i = 0; i < 16; i++)
-                {
-                    concatenated[i] = b.AsByte().GetElement(i);
-                    concatenated[i + 16] = a.AsByte().GetElement(i);
-                }
-                Span<byte> bytes = stackalloc byte[16];
-                int offset = instruction.Immediate8;
-                for (int i = 0; i < 16; i++) bytes[i] = offset + i < 32 ? concatenated[offset + i] : (byte)0;
-                result = Vector128.Create<byte>(bytes).AsUInt64();
-                break;
-            }
-            case Mnemonic.Pabsb: result = Vector128.Abs(b.AsSByte()).AsUInt64(); break;
-            case Mnemonic.Pabsw: result = Vector128.Abs(b.AsInt16()).AsUInt64(); break;
-            case Mnemonic.Pabsd: result = Vector128.Abs(b.AsInt32()).AsUInt64(); break;
-            case Mnemonic.Movddup: result = Vector128.Create(b.GetElement(0), b.GetElement(0)); break;
-            case Mnemonic.Movsldup:
-            {
-                Vector128<uint> x = b.AsUInt32();
-                result = Vector128.Create(x.GetElement(0), x.GetElement(0), x.GetElement(2), x.GetElement(2)).AsUInt64();
-                break;
-            }
-            case Mnemonic.Movshdup:
-            {
-                Vector128<uint> x = b.AsUInt32();
-                result = Vector128.Create(x.GetElement(1), x.GetElement(1), x.GetElement(3), x.GetElement(3)).AsUInt64();
                 break;
             }
             case Mnemonic.Ptest:

@@ -14,7 +14,8 @@ internal static class CpuModel
         Cx8 = 1u << 8, Sep = 1u << 11, Pge = 1u << 13, Cmov = 1u << 15, Pat = 1u << 16, Pse36 = 1u << 17,
         Apic = 1u << 9, Mmx = 1u << 23, Fxsr = 1u << 24, Sse = 1u << 25, Sse2 = 1u << 26;
     // Leaf 1 ECX bits.
-    private const uint Sse41 = 1u << 19, Sse42 = 1u << 20, Cx16 = 1u << 13, X2Apic = 1u << 21, Movbe = 1u << 22, Popcnt = 1u << 23, TscDeadline = 1u << 24, Rdrand = 1u << 30;
+    private const uint Sse3 = 1u << 0, Ssse3 = 1u << 9, Sse41 = 1u << 19, Sse42 = 1u << 20, Cx16 = 1u << 13, X2Apic = 1u << 21, Movbe = 1u << 22,
+        Popcnt = 1u << 23, TscDeadline = 1u << 24, Rdrand = 1u << 30;
     // Leaf 0x80000001 EDX / ECX bits.
     private const uint Syscall = 1u << 11, Nx = 1u << 20, Page1G = 1u << 26, Rdtscp = 1u << 27, LongMode = 1u << 29;
     private const uint LahfLm = 1u << 0, Abm = 1u << 5;
@@ -27,7 +28,7 @@ internal static class CpuModel
         new() { Function = 0, Eax = 1, Ebx = VendorEbx, Ecx = VendorEcx, Edx = VendorEdx },
         // Family 6, model 0x2a-like signature. APIC, x2APIC and TSC-deadline come
         // from the in-kernel local APIC, usable once the VMM creates the irqchip.
-        new() { Function = 1, Eax = 0x000206a0, Ecx = Sse41 | Sse42 | Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Rdrand,
+        new() { Function = 1, Eax = 0x000206a0, Ecx = Sse3 | Ssse3 | Sse41 | Sse42 | Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Rdrand,
                 Edx = Fpu | Pse | Tsc | Msr | Pae | Cx8 | Apic | Sep | Pge | Cmov | Pat | Pse36 | Mmx | Fxsr | Sse | Sse2 },
         new() { Function = 0x80000000, Eax = 0x80000008 },
         new() { Function = 0x80000001, Ecx = LahfLm | Abm, Edx = Syscall | Nx | Page1G | Rdtscp | LongMode },

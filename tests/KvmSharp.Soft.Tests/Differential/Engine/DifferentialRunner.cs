@@ -59,9 +59,10 @@ public sealed class DifferentialRunner : IDisposable
     /// kvm_pvm intercepts a #GP raised by guest ring-3 code and hands the instruction to KVM's instruction emulator,
     /// which raises #UD instead when it does not implement the instruction. Probed with <c>--probe</c>: PXOR and LDMXCSR
     /// with a misaligned or reserved-bit operand give #UD on Host, while MOVAPS, which the emulator knows, gives the
-    /// processor's #GP(0), as Soft does for all three; the SSE4.1 instructions the emulator lacks (PMINSD, DPPS, MOVNTDQA
-    /// and the others) give #UD the same way with a misaligned 16-byte operand. So Host's #UD where Soft raises #GP(0)
-    /// at the same SSE instruction says nothing about the processor.
+    /// processor's #GP(0), as Soft does for all three; so do the misaligned 128-bit forms of SSE3 and SSSE3 (HADDPS,
+    /// PSHUFB…; probed: PABSB from r15+0xbb8 gives #UD on Host, from r15+0xbb0 runs), which the emulator does not know
+    /// either, and by the same mechanism SSE4.1/SSE4.2. So Host's #UD where Soft raises #GP(0) at the same SSE
+    /// instruction says nothing about the processor.
     /// </summary>
     public static bool IsKvmPvmGeneralProtectionReplayedAsUndefined(TestCase test, Outcome host, Outcome soft)
     {

@@ -33,13 +33,15 @@ public sealed class SequenceGenerator
     /// The SIMD instruction sets Soft's CPUID advertises, whose instructions <see cref="SseCandidates"/> draws from.
     /// Declared before the tables built from it: static fields initialize in textual order.
     /// </summary>
-    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures = [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE4_1, CpuidFeature.SSE4_2];
+    private static readonly HashSet<CpuidFeature> s_generatedSimdFeatures =
+        [CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.SSSE3, CpuidFeature.SSE4_1, CpuidFeature.SSE4_2];
 
     private static readonly Dictionary<int, Code[]> s_codes = new() { [64] = Candidates(64), [32] = Candidates(32), [16] = Candidates(16) };
 
     /// <summary>
-    /// The MMX, SSE and SSE2 instructions (what Soft's CPUID advertises), 64-bit mode only: elsewhere kvm_pvm runs user code
-    /// through KVM's instruction emulator, which implements few of them. Left out: RCPPS/RCPSS/RSQRTPS/RSQRTSS, whose
+    /// The instructions of the sets in <see cref="s_generatedSimdFeatures"/> (what Soft's CPUID advertises), 64-bit mode
+    /// only: elsewhere kvm_pvm runs user code through KVM's instruction emulator, which implements few of them. Left out:
+    /// RCPPS/RCPSS/RSQRTPS/RSQRTSS, whose
     /// approximations differ between Intel and AMD by design (the SDM only bounds their error), MASKMOVDQU, which writes
     /// through an implicit RDI, and LDMXCSR, which <see cref="MxcsrGroup"/> feeds valid values.
     /// </summary>
@@ -49,8 +51,8 @@ public sealed class SequenceGenerator
     /// The x87 instructions, 64-bit mode only (elsewhere KVM's emulator runs user code and implements almost none).
     /// Left out: the transcendentals (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1), whose last bits
     /// differ between implementations; FNSAVE/FRSTOR/FNSTENV/FLDENV, whose images hold the last instruction and data
-    /// pointers, which AMD processors keep differently from the SDM's model; FBLD/FBSTP (packed BCD); and FISTTP,
-    /// which is SSE3.
+    /// pointers, which AMD processors keep differently from the SDM's model; and FBLD/FBSTP (packed BCD). FISTTP, although
+    /// CPUID lists it under SSE3, is an x87 store and is drawn here.
     /// </summary>
     private static readonly Code[] s_x87Codes = X87Candidates();
     private static readonly int[] s_shiftCounts = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255];
@@ -191,10 +193,10 @@ public sealed class SequenceGenerator
             if (!op.IsInstruction || op.Encoding != EncodingKind.Legacy || !op.Mode64 || op.AddressSize != 0) continue;
             var features = code.CpuidFeatures();
             if (!features.Contains(CpuidFeature.FPU) && !features.Contains(CpuidFeature.FPU287)) continue;
-            if (features.Any(f => f is not (CpuidFeature.FPU or CpuidFeature.FPU287 or CpuidFeature.CMOV))) continue;
+            if (features.Any(f => f is not (CpuidFeature.FPU or CpuidFeature.FPU287 or CpuidFeature.CMOV or CpuidFeature.SSE3))) continue;
             if (op.Mnemonic is Mnemonic.Fsin or Mnemonic.Fcos or Mnemonic.Fsincos or Mnemonic.Fptan or Mnemonic.Fpatan
                 or Mnemonic.F2xm1 or Mnemonic.Fyl2x or Mnemonic.Fyl2xp1 or Mnemonic.Fnsave or Mnemonic.Fsave or Mnemonic.Frstor
-                or Mnemonic.Fnstenv or Mnemonic.Fstenv or Mnemonic.Fldenv or Mnemonic.Fbld or Mnemonic.Fbstp or Mnemonic.Fisttp)
+                or Mnemonic.Fnstenv or Mnemonic.Fstenv or Mnemonic.Fldenv or Mnemonic.Fbld or Mnemonic.Fbstp)
                 continue;
             bool supported = true;
             for (int i = 0; i < op.OpCount; i++)
