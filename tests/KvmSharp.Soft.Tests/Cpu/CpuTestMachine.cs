@@ -60,6 +60,14 @@ public sealed class CpuTestMachine : IDisposable
         return stream.ToArray();
     }
 
+    public void SetXmm(int index, ulong low, ulong high)
+    {
+        Cpu.Fpu.Xmm[index * 2] = low;
+        Cpu.Fpu.Xmm[index * 2 + 1] = high;
+    }
+
+    public (ulong Low, ulong High) GetXmm(int index) => (Cpu.Fpu.Xmm[index * 2], Cpu.Fpu.Xmm[index * 2 + 1]);
+
     /// <summary>Places code at <paramref name="address"/> and points RIP at it.</summary>
     public byte[] LoadCode(ulong address, Action<Assembler> build, int bitness = 64)
     {

@@ -2,6 +2,7 @@ using Iced.Intel;
 using KvmSharp.Soft;
 using KvmSharp.Soft.Cpu;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Soft.Tests.Cpu.FloatBits;
 
 namespace KvmSharp.Soft.Tests.Cpu;
 
@@ -77,12 +78,12 @@ public class Sse3Tests
                 var host = stub.Run128(a, b, mode);
                 m.Cpu.Rip = Code;
                 m.Cpu.Fpu.Mxcsr = mode;
-                SetXmm(m, 0, a.Item1, a.Item2);
-                SetXmm(m, 1, b.Item1, b.Item2);
+                m.SetXmm(0, a.Item1, a.Item2);
+                m.SetXmm(1, b.Item1, b.Item2);
                 m.Cpu.NotifyStateChanged();
                 CpuExitReason reason = m.Run();
                 count++;
-                var soft = (GetXmm(m, 0), m.Cpu.Fpu.Mxcsr);
+                var soft = (m.GetXmm(0), m.Cpu.Fpu.Mxcsr);
                 var expected = (host.Xmm, host.Mxcsr);
                 if (reason != CpuExitReason.Hlt || m.Cpu.Rip != afterHlt || soft != expected)
                     mismatches.Add($"{name} a=({a.Item1:X},{a.Item2:X}) b=({b.Item1:X},{b.Item2:X}) mxcsr={mode:X}: host {expected}, soft {reason} {soft}");
@@ -104,17 +105,17 @@ public class Sse3Tests
             a.movapd(xmm8, xmm6); a.hsubpd(xmm8, xmm7);
             a.movapd(xmm9, xmm6); a.addsubpd(xmm9, xmm7);
         });
-        SetXmm(m, 0, Singles(1, 2), Singles(4, 8));
-        SetXmm(m, 1, Singles(16, 32), Singles(64, 128));
-        SetXmm(m, 6, Bits(5), Bits(3));
-        SetXmm(m, 7, Bits(10), Bits(4));
+        m.SetXmm(0, Singles(1, 2), Singles(4, 8));
+        m.SetXmm(1, Singles(16, 32), Singles(64, 128));
+        m.SetXmm(6, Bits(5), Bits(3));
+        m.SetXmm(7, Bits(10), Bits(4));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((Singles(3, 12), Singles(48, 192)), GetXmm(m, 2));
-        Assert.Equal((Singles(-1, -4), Singles(-16, -64)), GetXmm(m, 3));
-        Assert.Equal((Singles(1 - 16, 2 + 32), Singles(4 - 64, 8 + 128)), GetXmm(m, 4));
-        Assert.Equal((Bits(8), Bits(14)), GetXmm(m, 5));
-        Assert.Equal((Bits(2), Bits(6)), GetXmm(m, 8));
-        Assert.Equal((Bits(5 - 10), Bits(3 + 4)), GetXmm(m, 9));
+        Assert.Equal((Singles(3, 12), Singles(48, 192)), m.GetXmm(2));
+        Assert.Equal((Singles(-1, -4), Singles(-16, -64)), m.GetXmm(3));
+        Assert.Equal((Singles(1 - 16, 2 + 32), Singles(4 - 64, 8 + 128)), m.GetXmm(4));
+        Assert.Equal((Bits(8), Bits(14)), m.GetXmm(5));
+        Assert.Equal((Bits(2), Bits(6)), m.GetXmm(8));
+        Assert.Equal((Bits(5 - 10), Bits(3 + 4)), m.GetXmm(9));
     }
 
     public static readonly TheoryData<string> AlignedForms = new() { "addsubps", "addsubpd", "haddps", "haddpd", "hsubps", "hsubpd", "movsldup", "movshdup" };
@@ -137,14 +138,14 @@ public class Sse3Tests
         foreach (int offset in new[] { 0, 4, 8 })
         {
             using var m = Machine(AllMasked, a => { a.mov(edi, (uint)Data + (uint)offset); form(a, __xmmword_ptr[rdi]); });
-            SetXmm(m, 0, 0x1234, 0x5678);
+            m.SetXmm(0, 0x1234, 0x5678);
             Assert.Equal(CpuExitReason.Hlt, m.Run());
             if (offset == 0)
                 Assert.True(m.Cpu.Rip > Code && m.Cpu.Rip < Code + 32, $"{name} aligned stopped at 0x{m.Cpu.Rip:x}");
             else
             {
                 Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorGeneralProtection), m.Cpu.Rip);
-                Assert.Equal((0x1234UL, 0x5678UL), GetXmm(m, 0));
+                Assert.Equal((0x1234UL, 0x5678UL), m.GetXmm(0));
             }
         }
     }
@@ -164,8 +165,8 @@ public class Sse3Tests
         for (int i = 0; i < 16; i++) m.Memory.Write8(page + 3 + (ulong)i, (byte)(0xA0 + i));
         m.ChangePte(page + 0x1000, clear: 1, set: 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x0123456789ABCDEFUL, 0x0123456789ABCDEFUL), GetXmm(m, 0));
-        Assert.Equal((0xA7A6A5A4A3A2A1A0UL, 0xAFAEADACABAAA9A8UL), GetXmm(m, 1));
+        Assert.Equal((0x0123456789ABCDEFUL, 0x0123456789ABCDEFUL), m.GetXmm(0));
+        Assert.Equal((0xA7A6A5A4A3A2A1A0UL, 0xAFAEADACABAAA9A8UL), m.GetXmm(1));
     }
 
     [Fact]
@@ -173,12 +174,12 @@ public class Sse3Tests
     {
         uint mxcsr = AllMasked & ~(SseFloat.FlagInvalid << SseFloat.MaskShift);
         using var m = Machine(mxcsr, a => a.haddps(xmm0, xmm1));
-        SetXmm(m, 0, Singles(1, 2), Singles(3, 4));
+        m.SetXmm(0, Singles(1, 2), Singles(3, 4));
         // Lane 3 of the result is +inf + -inf.
-        SetXmm(m, 1, Singles(5, 6), Singles(float.PositiveInfinity, float.NegativeInfinity));
+        m.SetXmm(1, Singles(5, 6), Singles(float.PositiveInfinity, float.NegativeInfinity));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorSimdFloatingPoint), m.Cpu.Rip);
-        Assert.Equal((Singles(1, 2), Singles(3, 4)), GetXmm(m, 0));
+        Assert.Equal((Singles(1, 2), Singles(3, 4)), m.GetXmm(0));
         Assert.Equal(mxcsr | SseFloat.FlagInvalid, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -189,11 +190,11 @@ public class Sse3Tests
         using var m = Machine(mxcsr, a => a.addsubpd(xmm0, xmm1));
         m.Cpu.Cr4 &= ~X86.Cr4Osxmmexcpt;
         m.Cpu.NotifyStateChanged();
-        SetXmm(m, 0, Bits(1), Bits(1));
-        SetXmm(m, 1, Bits(1e-30), Bits(0));
+        m.SetXmm(0, Bits(1), Bits(1));
+        m.SetXmm(1, Bits(1e-30), Bits(0));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
-        Assert.Equal((Bits(1), Bits(1)), GetXmm(m, 0));
+        Assert.Equal((Bits(1), Bits(1)), m.GetXmm(0));
         Assert.Equal(mxcsr | SseFloat.FlagPrecision, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -203,10 +204,10 @@ public class Sse3Tests
         // Round toward zero: lane 0, 1 minus a denormal (DE), becomes the single below 1; lane 1, 1 + 2^-30, stays 1; both inexact.
         uint mxcsr = AllMasked | 3 << SseFloat.RoundingShift;
         using var m = Machine(mxcsr, a => a.addsubps(xmm0, xmm1));
-        SetXmm(m, 0, Singles(1, 1), Singles(0, 0));
-        SetXmm(m, 1, BitConverter.SingleToUInt32Bits(float.Epsilon) | (ulong)BitConverter.SingleToUInt32Bits(MathF.Pow(2, -30)) << 32, 0);
+        m.SetXmm(0, Singles(1, 1), Singles(0, 0));
+        m.SetXmm(1, BitConverter.SingleToUInt32Bits(float.Epsilon) | (ulong)BitConverter.SingleToUInt32Bits(MathF.Pow(2, -30)) << 32, 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((Singles(BitConverter.UInt32BitsToSingle(0x3F7FFFFF), 1), Singles(0, 0)), GetXmm(m, 0));
+        Assert.Equal((Singles(BitConverter.UInt32BitsToSingle(0x3F7FFFFF), 1), Singles(0, 0)), m.GetXmm(0));
         Assert.Equal(mxcsr | SseFloat.FlagDenormal | SseFloat.FlagPrecision, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -326,17 +327,4 @@ public class Sse3Tests
         m.LoadCode(Code, a => { build(a); a.hlt(); });
         return m;
     }
-
-    private static void SetXmm(CpuTestMachine m, int index, ulong low, ulong high)
-    {
-        m.Cpu.Fpu.Xmm[index * 2] = low;
-        m.Cpu.Fpu.Xmm[index * 2 + 1] = high;
-    }
-
-    private static (ulong Low, ulong High) GetXmm(CpuTestMachine m, int index) => (m.Cpu.Fpu.Xmm[index * 2], m.Cpu.Fpu.Xmm[index * 2 + 1]);
-
-    private static ulong Singles(float low, float high) =>
-        BitConverter.SingleToUInt32Bits(low) | (ulong)BitConverter.SingleToUInt32Bits(high) << 32;
-
-    private static ulong Bits(double value) => BitConverter.DoubleToUInt64Bits(value);
 }

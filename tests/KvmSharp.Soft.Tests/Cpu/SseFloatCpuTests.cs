@@ -1,6 +1,7 @@
 using Iced.Intel;
 using KvmSharp.Soft.Cpu;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Soft.Tests.Cpu.FloatBits;
 
 namespace KvmSharp.Soft.Tests.Cpu;
 
@@ -31,19 +32,6 @@ public class SseFloatCpuTests
         return m;
     }
 
-    private static void SetXmm(CpuTestMachine m, int index, ulong low, ulong high)
-    {
-        m.Cpu.Fpu.Xmm[index * 2] = low;
-        m.Cpu.Fpu.Xmm[index * 2 + 1] = high;
-    }
-
-    private static (ulong Low, ulong High) GetXmm(CpuTestMachine m, int index) => (m.Cpu.Fpu.Xmm[index * 2], m.Cpu.Fpu.Xmm[index * 2 + 1]);
-
-    private static ulong Singles(float low, float high) =>
-        BitConverter.SingleToUInt32Bits(low) | (ulong)BitConverter.SingleToUInt32Bits(high) << 32;
-
-    private static ulong Bits(double value) => BitConverter.DoubleToUInt64Bits(value);
-
     [Fact]
     public void Flags_are_sticky_across_instructions()
     {
@@ -55,25 +43,25 @@ public class SseFloatCpuTests
             a.mov(edi, (uint)Data);
             a.stmxcsr(__dword_ptr[rdi]);
         });
-        SetXmm(m, 0, Bits(1), 0); SetXmm(m, 1, Bits(3), 0);
-        SetXmm(m, 2, Bits(1), 0); SetXmm(m, 3, 0, 0);
-        SetXmm(m, 4, Bits(2), 0);
+        m.SetXmm(0, Bits(1), 0); m.SetXmm(1, Bits(3), 0);
+        m.SetXmm(2, Bits(1), 0); m.SetXmm(3, 0, 0);
+        m.SetXmm(4, Bits(2), 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(AllMasked | SseFloat.FlagPrecision | SseFloat.FlagDivideByZero, m.Memory.Read32(Data));
-        Assert.Equal(Bits(1.0 / 3.0), GetXmm(m, 0).Low);
-        Assert.Equal(Bits(double.PositiveInfinity), GetXmm(m, 2).Low);
-        Assert.Equal(Bits(4), GetXmm(m, 4).Low);
+        Assert.Equal(Bits(1.0 / 3.0), m.GetXmm(0).Low);
+        Assert.Equal(Bits(double.PositiveInfinity), m.GetXmm(2).Low);
+        Assert.Equal(Bits(4), m.GetXmm(4).Low);
     }
 
     [Fact]
     public void Unmasked_divide_by_zero_in_one_lane_raises_xm_and_writes_no_lane()
     {
         using var m = Machine(Unmask(SseFloat.FlagDivideByZero), a => a.divps(xmm0, xmm1));
-        SetXmm(m, 0, Singles(6, 8), Singles(1, 9));
-        SetXmm(m, 1, Singles(2, 4), Singles(0, 3));
+        m.SetXmm(0, Singles(6, 8), Singles(1, 9));
+        m.SetXmm(1, Singles(2, 4), Singles(0, 3));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorSimdFloatingPoint), m.Cpu.Rip);
-        Assert.Equal((Singles(6, 8), Singles(1, 9)), GetXmm(m, 0));
+        Assert.Equal((Singles(6, 8), Singles(1, 9)), m.GetXmm(0));
         Assert.Equal(Unmask(SseFloat.FlagDivideByZero) | SseFloat.FlagDivideByZero, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -81,11 +69,11 @@ public class SseFloatCpuTests
     public void Without_osxmmexcpt_an_unmasked_exception_is_invalid_opcode()
     {
         using var m = Machine(Unmask(SseFloat.FlagDivideByZero), a => a.divss(xmm0, xmm1), osxmmexcpt: false);
-        SetXmm(m, 0, Singles(6, 8), 0);
-        SetXmm(m, 1, 0, 0);
+        m.SetXmm(0, Singles(6, 8), 0);
+        m.SetXmm(1, 0, 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorInvalidOpcode), m.Cpu.Rip);
-        Assert.Equal(Singles(6, 8), GetXmm(m, 0).Low);
+        Assert.Equal(Singles(6, 8), m.GetXmm(0).Low);
         Assert.Equal(Unmask(SseFloat.FlagDivideByZero) | SseFloat.FlagDivideByZero, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -94,11 +82,11 @@ public class SseFloatCpuTests
     {
         uint mxcsr = Unmask(SseFloat.FlagPrecision);
         using var m = Machine(mxcsr, a => a.divsd(xmm0, xmm1));
-        SetXmm(m, 0, Bits(1), 7);
-        SetXmm(m, 1, Bits(3), 0);
+        m.SetXmm(0, Bits(1), 7);
+        m.SetXmm(1, Bits(3), 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorSimdFloatingPoint), m.Cpu.Rip);
-        Assert.Equal((Bits(1), 7UL), GetXmm(m, 0));
+        Assert.Equal((Bits(1), 7UL), m.GetXmm(0));
         Assert.Equal(mxcsr | SseFloat.FlagPrecision, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -109,12 +97,12 @@ public class SseFloatCpuTests
         // instruction stops before computing, so OE and PE are not reported.
         uint mxcsr = Unmask(SseFloat.FlagDenormal);
         using var m = Machine(mxcsr, a => a.mulpd(xmm0, xmm1));
-        SetXmm(m, 0, Bits(1e308), Bits(2));
-        SetXmm(m, 1, Bits(10), 1);
+        m.SetXmm(0, Bits(1e308), Bits(2));
+        m.SetXmm(1, Bits(10), 1);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorSimdFloatingPoint), m.Cpu.Rip);
         Assert.Equal(mxcsr | SseFloat.FlagDenormal, m.Cpu.Fpu.Mxcsr);
-        Assert.Equal((Bits(1e308), Bits(2)), GetXmm(m, 0));
+        Assert.Equal((Bits(1e308), Bits(2)), m.GetXmm(0));
     }
 
     [Fact]
@@ -129,15 +117,15 @@ public class SseFloatCpuTests
             a.cvtsi2ss(xmm3, rbx);     // 2^24 + 1 toward zero: 2^24
         });
         m.Memory.Write32(Data, AllMasked | 3 << 13);
-        SetXmm(m, 0, Bits(1e308), 0);
-        SetXmm(m, 1, Bits(10), 0);
-        SetXmm(m, 2, Bits(-2.5), 0);
-        SetXmm(m, 3, 0xAAAAAAAA_BBBBBBBB, 5);
+        m.SetXmm(0, Bits(1e308), 0);
+        m.SetXmm(1, Bits(10), 0);
+        m.SetXmm(2, Bits(-2.5), 0);
+        m.SetXmm(3, 0xAAAAAAAA_BBBBBBBB, 5);
         m.Cpu.Rbx = (1 << 24) + 1;
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal(Bits(double.MaxValue), GetXmm(m, 0).Low);
+        Assert.Equal(Bits(double.MaxValue), m.GetXmm(0).Low);
         Assert.Equal(unchecked((ulong)-2L), m.Cpu.Rax);
-        Assert.Equal((0xAAAAAAAA_00000000 | BitConverter.SingleToUInt32Bits(16777216f), 5UL), GetXmm(m, 3));
+        Assert.Equal((0xAAAAAAAA_00000000 | BitConverter.SingleToUInt32Bits(16777216f), 5UL), m.GetXmm(3));
         Assert.Equal(AllMasked | 3 << 13 | SseFloat.FlagOverflow | SseFloat.FlagPrecision, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -149,13 +137,13 @@ public class SseFloatCpuTests
             a.mulss(xmm0, xmm1);   // FLT_MIN × 0.5 flushed to +0
             a.addsd(xmm2, xmm3);   // denormal + denormal read as 0 + 0
         });
-        SetXmm(m, 0, 0x00800000, 0);
-        SetXmm(m, 1, 0x3F000000, 0);
-        SetXmm(m, 2, 5, 0);
-        SetXmm(m, 3, 7, 0);
+        m.SetXmm(0, 0x00800000, 0);
+        m.SetXmm(1, 0x3F000000, 0);
+        m.SetXmm(2, 5, 0);
+        m.SetXmm(3, 7, 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal(0UL, GetXmm(m, 0).Low);
-        Assert.Equal(0UL, GetXmm(m, 2).Low);
+        Assert.Equal(0UL, m.GetXmm(0).Low);
+        Assert.Equal(0UL, m.GetXmm(2).Low);
         Assert.Equal(AllMasked | SseFloat.FlushToZero | SseFloat.DenormalsAreZero | SseFloat.FlagUnderflow | SseFloat.FlagPrecision,
             m.Cpu.Fpu.Mxcsr);
     }
@@ -174,10 +162,10 @@ public class SseFloatCpuTests
             a.pushfq();
             a.pop(rcx);
         });
-        SetXmm(m, 0, 0x7FC00000, 0);
-        SetXmm(m, 1, 0x3F800000, 0);
-        SetXmm(m, 2, Bits(1), 0);
-        SetXmm(m, 3, Bits(2), 0);
+        m.SetXmm(0, 0x7FC00000, 0);
+        m.SetXmm(1, 0x3F800000, 0);
+        m.SetXmm(2, Bits(1), 0);
+        m.SetXmm(3, Bits(2), 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         const ulong arithmetic = X86.FlagCarry | X86.FlagParity | X86.FlagAdjust | X86.FlagZero | X86.FlagSign | X86.FlagOverflow;
         Assert.Equal(X86.FlagZero | X86.FlagParity | X86.FlagCarry, m.Cpu.Rbx & arithmetic);
@@ -193,8 +181,8 @@ public class SseFloatCpuTests
             a.xor(eax, eax);        // ZF=1 PF=1, CF=0
             a.ucomiss(xmm0, xmm1);
         });
-        SetXmm(m, 0, 0x3F800000, 0);
-        SetXmm(m, 1, 0x7F800001, 0);
+        m.SetXmm(0, 0x3F800000, 0);
+        m.SetXmm(1, 0x7F800001, 0);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorSimdFloatingPoint), m.Cpu.Rip);
         Assert.Equal(0UL, m.Cpu.Rflags & X86.FlagCarry);
@@ -205,10 +193,10 @@ public class SseFloatCpuTests
     public void Cmpltps_signals_on_quiet_nans_and_fills_lanes()
     {
         using var m = Machine(AllMasked, a => a.cmpps(xmm0, xmm1, 1));
-        SetXmm(m, 0, Singles(1, float.NaN), Singles(3, -0f));
-        SetXmm(m, 1, Singles(2, 1), Singles(3, 0f));
+        m.SetXmm(0, Singles(1, float.NaN), Singles(3, -0f));
+        m.SetXmm(1, Singles(2, 1), Singles(3, 0f));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x00000000_FFFFFFFFUL, 0UL), GetXmm(m, 0));
+        Assert.Equal((0x00000000_FFFFFFFFUL, 0UL), m.GetXmm(0));
         Assert.Equal(AllMasked | SseFloat.FlagInvalid, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -222,15 +210,15 @@ public class SseFloatCpuTests
             a.mov(edi, (uint)Data);
             a.cvtps2pd(xmm4, __qword_ptr[rdi + 4]); // 64-bit operand, no alignment demand
         });
-        SetXmm(m, 0, ~0UL, ~0UL);
-        SetXmm(m, 1, Bits(-7.9), Bits(double.NaN));
-        SetXmm(m, 2, ~0UL, ~0UL);
-        SetXmm(m, 3, Bits(1.5), Bits(1e300));
+        m.SetXmm(0, ~0UL, ~0UL);
+        m.SetXmm(1, Bits(-7.9), Bits(double.NaN));
+        m.SetXmm(2, ~0UL, ~0UL);
+        m.SetXmm(3, Bits(1.5), Bits(1e300));
         m.Memory.Write64(Data + 4, Singles(0.25f, -2f));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x80000000_FFFFFFF9UL, 0UL), GetXmm(m, 0));
-        Assert.Equal((Singles(1.5f, float.PositiveInfinity), 0UL), GetXmm(m, 2));
-        Assert.Equal((Bits(0.25), Bits(-2)), GetXmm(m, 4));
+        Assert.Equal((0x80000000_FFFFFFF9UL, 0UL), m.GetXmm(0));
+        Assert.Equal((Singles(1.5f, float.PositiveInfinity), 0UL), m.GetXmm(2));
+        Assert.Equal((Bits(0.25), Bits(-2)), m.GetXmm(4));
         Assert.Equal(AllMasked | SseFloat.FlagInvalid | SseFloat.FlagPrecision | SseFloat.FlagOverflow, m.Cpu.Fpu.Mxcsr);
     }
 
@@ -251,12 +239,12 @@ public class SseFloatCpuTests
             a.movq(rbx, mm3);
         });
         m.Memory.Write64(Data, (ulong)(uint)((1 << 24) + 1) | (ulong)unchecked((uint)-3) << 32);
-        SetXmm(m, 0, ~0UL, 0x1234);
-        SetXmm(m, 3, Singles(2.5f, -2.5f), 0);
-        SetXmm(m, 4, Bits(double.NaN), Bits(-7.9));
+        m.SetXmm(0, ~0UL, 0x1234);
+        m.SetXmm(3, Singles(2.5f, -2.5f), 0);
+        m.SetXmm(4, Bits(double.NaN), Bits(-7.9));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((Bits(16777217), Bits(-3)), GetXmm(m, 5));
-        Assert.Equal((Singles(16777216f, -3f), 0x1234UL), GetXmm(m, 0));
+        Assert.Equal((Bits(16777217), Bits(-3)), m.GetXmm(5));
+        Assert.Equal((Singles(16777216f, -3f), 0x1234UL), m.GetXmm(0));
         Assert.Equal(0xFFFFFFFE_00000002UL, m.Cpu.Rax);
         Assert.Equal(0xFFFFFFF9_80000000UL, m.Cpu.Rbx);
         Assert.Equal(AllMasked | SseFloat.FlagPrecision | SseFloat.FlagInvalid, m.Cpu.Fpu.Mxcsr);
@@ -274,7 +262,7 @@ public class SseFloatCpuTests
             a.mov(edi, (uint)Data + 8);
             a.divps(xmm0, __xmmword_ptr[rdi]); // misaligned: #GP, although every lane would divide by zero
         });
-        SetXmm(m, 0, Singles(1, 1), Singles(1, 1));
+        m.SetXmm(0, Singles(1, 1), Singles(1, 1));
         Assert.Equal(CpuExitReason.Hlt, m.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorGeneralProtection), m.Cpu.Rip);
         Assert.Equal(Unmask(SseFloat.FlagDivideByZero), m.Cpu.Fpu.Mxcsr);

@@ -98,11 +98,11 @@ public class Ssse3Tests
         {
             var host = stub.Run128(a, b, 0x1F80);
             m.Cpu.Rip = Code;
-            SetXmm(m, 0, a.Item1, a.Item2);
-            SetXmm(m, 1, b.Item1, b.Item2);
+            m.SetXmm(0, a.Item1, a.Item2);
+            m.SetXmm(1, b.Item1, b.Item2);
             CpuExitReason reason = m.Run();
             count++;
-            var soft = GetXmm(m, 0);
+            var soft = m.GetXmm(0);
             if (reason != CpuExitReason.Hlt || m.Cpu.Rip != afterHlt || soft != host.Xmm)
                 mismatches.Add($"{name} a=({a.Item1:X},{a.Item2:X}) b=({b.Item1:X},{b.Item2:X}): host ({host.Xmm.Low:X},{host.Xmm.High:X}), soft {reason} ({soft.Low:X},{soft.High:X})");
         }
@@ -120,33 +120,33 @@ public class Ssse3Tests
             a.movdqa(xmm6, xmm0); a.phaddsw(xmm6, xmm7);      // 0x7FFF + 1 saturates; 0x8000 + 0x8000 too
             a.movdqa(xmm8, xmm9); a.psignw(xmm8, xmm10);      // negative, zero and positive selectors
         });
-        SetXmm(m, 0, 0x0001_7FFF_8000_8000, 0x8000_8000_0001_7FFF);
-        SetXmm(m, 1, 0x8080_8080_8080_8080, 0xFF01_FF01_FF01_FF01);
-        SetXmm(m, 5, 0x8080_8080_7F7F_7F7F, 0x0000_0000_0000_0000);
-        SetXmm(m, 7, 0, 0);
-        SetXmm(m, 9, 0x8000_0003_0002_0001, 0x1234_1234_1234_1234);
-        SetXmm(m, 10, 0x0001_0000_FFFF_8000, 0x0000_0000_0000_0000);
+        m.SetXmm(0, 0x0001_7FFF_8000_8000, 0x8000_8000_0001_7FFF);
+        m.SetXmm(1, 0x8080_8080_8080_8080, 0xFF01_FF01_FF01_FF01);
+        m.SetXmm(5, 0x8080_8080_7F7F_7F7F, 0x0000_0000_0000_0000);
+        m.SetXmm(7, 0, 0);
+        m.SetXmm(9, 0x8000_0003_0002_0001, 0x1234_1234_1234_1234);
+        m.SetXmm(10, 0x0001_0000_FFFF_8000, 0x0000_0000_0000_0000);
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal(0x8000_8000UL, GetXmm(m, 2).Low & 0xFFFF_FFFF);
-        Assert.Equal((0x8080_8080_8080_8080UL, 0x0101_0101_0101_0101UL), GetXmm(m, 3));
-        Assert.Equal((0x8000_8000_7F00_7F00UL, 0UL), GetXmm(m, 4));
-        Assert.Equal((0x8000_7FFF_7FFF_8000UL, 0UL), GetXmm(m, 6));
-        Assert.Equal((0x8000_0000_FFFE_FFFFUL, 0UL), GetXmm(m, 8));
+        Assert.Equal(0x8000_8000UL, m.GetXmm(2).Low & 0xFFFF_FFFF);
+        Assert.Equal((0x8080_8080_8080_8080UL, 0x0101_0101_0101_0101UL), m.GetXmm(3));
+        Assert.Equal((0x8000_8000_7F00_7F00UL, 0UL), m.GetXmm(4));
+        Assert.Equal((0x8000_7FFF_7FFF_8000UL, 0UL), m.GetXmm(6));
+        Assert.Equal((0x8000_0000_FFFE_FFFFUL, 0UL), m.GetXmm(8));
     }
 
     [Fact]
     public void Pmaddubsw_reads_the_destination_unsigned_and_the_source_signed()
     {
         using var m = Machine(a => a.pmaddubsw(xmm0, xmm1));
-        SetXmm(m, 0, 0xFFFF, 0);        // bytes 255, 255
-        SetXmm(m, 1, 0x7F7F, 0);        // bytes 127, 127
+        m.SetXmm(0, 0xFFFF, 0);        // bytes 255, 255
+        m.SetXmm(1, 0x7F7F, 0);        // bytes 127, 127
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x7FFFUL, 0UL), GetXmm(m, 0));
+        Assert.Equal((0x7FFFUL, 0UL), m.GetXmm(0));
         using var swapped = Machine(a => a.pmaddubsw(xmm0, xmm1));
-        SetXmm(swapped, 0, 0x7F7F, 0);
-        SetXmm(swapped, 1, 0xFFFF, 0);  // -1, -1: 127×-1 twice is -254
+        swapped.SetXmm(0, 0x7F7F, 0);
+        swapped.SetXmm(1, 0xFFFF, 0);  // -1, -1: 127×-1 twice is -254
         Assert.Equal(CpuExitReason.Hlt, swapped.Run());
-        Assert.Equal((0xFF02UL, 0UL), GetXmm(swapped, 0));
+        Assert.Equal((0xFF02UL, 0UL), swapped.GetXmm(0));
     }
 
     [Fact]
@@ -159,13 +159,13 @@ public class Ssse3Tests
             a.pshufb(mm2, mm3);
             a.movq2dq(xmm2, mm2);
         });
-        SetXmm(m, 0, 0x0706050403020100, 0x0F0E0D0C0B0A0908);
-        SetXmm(m, 1, 0x8F1F0F0E0D0C0B0A, 0x0001020304050607);   // bit 7 zeroes; only the low four bits index
-        SetXmm(m, 2, 0x1716151413121110, 0);
-        SetXmm(m, 3, 0x800F0E0D0C0B0A09, 0);                   // only the low three bits index in MMX
+        m.SetXmm(0, 0x0706050403020100, 0x0F0E0D0C0B0A0908);
+        m.SetXmm(1, 0x8F1F0F0E0D0C0B0A, 0x0001020304050607);   // bit 7 zeroes; only the low four bits index
+        m.SetXmm(2, 0x1716151413121110, 0);
+        m.SetXmm(3, 0x800F0E0D0C0B0A09, 0);                   // only the low three bits index in MMX
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x000F0F0E0D0C0B0AUL, 0x0001020304050607UL), GetXmm(m, 0));
-        Assert.Equal((0x0017161514131211UL, 0UL), GetXmm(m, 2));
+        Assert.Equal((0x000F0F0E0D0C0B0AUL, 0x0001020304050607UL), m.GetXmm(0));
+        Assert.Equal((0x0017161514131211UL, 0UL), m.GetXmm(2));
     }
 
     [Fact]
@@ -180,25 +180,25 @@ public class Ssse3Tests
             a.movdq2q(mm0, xmm0); a.palignr(mm0, mm1, 12); a.movq2dq(xmm6, mm0);
             a.movdq2q(mm0, xmm0); a.palignr(mm0, mm1, 16); a.movq2dq(xmm7, mm0);
         });
-        SetXmm(m, 0, 0x2726252423222120, 0x2F2E2D2C2B2A2928);   // destination: the upper half of the pair
-        SetXmm(m, 1, 0x0706050403020100, 0x0F0E0D0C0B0A0908);   // source: the lower half
+        m.SetXmm(0, 0x2726252423222120, 0x2F2E2D2C2B2A2928);   // destination: the upper half of the pair
+        m.SetXmm(1, 0x0706050403020100, 0x0F0E0D0C0B0A0908);   // source: the lower half
         Assert.Equal(CpuExitReason.Hlt, m.Run());
-        Assert.Equal((0x0B0A090807060504UL, 0x232221200F0E0D0CUL), GetXmm(m, 2));
-        Assert.Equal((0x2B2A292827262524UL, 0x000000002F2E2D2CUL), GetXmm(m, 3));
-        Assert.Equal((0UL, 0UL), GetXmm(m, 4));
-        Assert.Equal((0x2221200706050403UL, 0UL), GetXmm(m, 5));
-        Assert.Equal((0x0000000027262524UL, 0UL), GetXmm(m, 6));
-        Assert.Equal((0UL, 0UL), GetXmm(m, 7));
+        Assert.Equal((0x0B0A090807060504UL, 0x232221200F0E0D0CUL), m.GetXmm(2));
+        Assert.Equal((0x2B2A292827262524UL, 0x000000002F2E2D2CUL), m.GetXmm(3));
+        Assert.Equal((0UL, 0UL), m.GetXmm(4));
+        Assert.Equal((0x2221200706050403UL, 0UL), m.GetXmm(5));
+        Assert.Equal((0x0000000027262524UL, 0UL), m.GetXmm(6));
+        Assert.Equal((0UL, 0UL), m.GetXmm(7));
     }
 
     [Fact]
     public void The_xmm_memory_forms_demand_16_byte_alignment_and_the_mmx_forms_none()
     {
         using var misaligned = Machine(a => { a.mov(edi, (uint)Data + 8); a.pshufb(xmm0, __xmmword_ptr[rdi]); });
-        SetXmm(misaligned, 0, 0x1111, 0x2222);
+        misaligned.SetXmm(0, 0x1111, 0x2222);
         Assert.Equal(CpuExitReason.Hlt, misaligned.Run());
         Assert.Equal(CpuTestMachine.AfterHandler(X86.VectorGeneralProtection), misaligned.Cpu.Rip);
-        Assert.Equal((0x1111UL, 0x2222UL), GetXmm(misaligned, 0));
+        Assert.Equal((0x1111UL, 0x2222UL), misaligned.GetXmm(0));
 
         using var mmx = Machine(a => { a.mov(edi, (uint)Data + 3); a.pabsw(mm1, __qword_ptr[rdi]); a.movq(rax, mm1); });
         mmx.Memory.Write64(Data + 3, 0xFFFF_8000_7FFF_0005);
@@ -208,9 +208,9 @@ public class Ssse3Tests
         using var aligned = Machine(a => { a.mov(edi, (uint)Data); a.psignd(xmm0, __xmmword_ptr[rdi]); });
         aligned.Memory.Write64(Data, 0xFFFFFFFF_00000001);
         aligned.Memory.Write64(Data + 8, 0x00000000_80000000);
-        SetXmm(aligned, 0, 0x00000005_00000007, 0x00000009_0000000B);
+        aligned.SetXmm(0, 0x00000005_00000007, 0x00000009_0000000B);
         Assert.Equal(CpuExitReason.Hlt, aligned.Run());
-        Assert.Equal((0xFFFFFFFB_00000007UL, 0x00000000_FFFFFFF5UL), GetXmm(aligned, 0));
+        Assert.Equal((0xFFFFFFFB_00000007UL, 0x00000000_FFFFFFF5UL), aligned.GetXmm(0));
     }
 
     [Fact]
@@ -297,12 +297,4 @@ public class Ssse3Tests
         m.LoadCode(Code, a => { build(a); a.hlt(); });
         return m;
     }
-
-    private static void SetXmm(CpuTestMachine m, int index, ulong low, ulong high)
-    {
-        m.Cpu.Fpu.Xmm[index * 2] = low;
-        m.Cpu.Fpu.Xmm[index * 2 + 1] = high;
-    }
-
-    private static (ulong Low, ulong High) GetXmm(CpuTestMachine m, int index) => (m.Cpu.Fpu.Xmm[index * 2], m.Cpu.Fpu.Xmm[index * 2 + 1]);
 }
