@@ -80,6 +80,7 @@ internal static class LinuxRun
 
             MachineExit exit;
             RawTerminal? raw = null;
+            Task? socketServer = null;
             try
             {
                 var run = machine.RunAsync();
@@ -92,10 +93,13 @@ internal static class LinuxRun
                         _ = PumpKeyboard(machine, raw is not null, () => StopByUser("the quit key (Ctrl-A x)"));
                         break;
                     case SerialTarget.UnixSocket socket:
-                        _ = ServeSocket(machine, socket.Path, run);
+                        socketServer = ServeSocket(machine, socket.Path, run);
                         break;
                 }
                 exit = run.GetAwaiter().GetResult();
+                // The guest's last words may still be on their way to the socket's client: let them drain (the
+                // console ends once the machine has stopped), but a client that stopped reading cannot hold us.
+                socketServer?.Wait(SocketDrainLimit);
             }
             finally
             {
@@ -159,7 +163,12 @@ internal static class LinuxRun
         }
     }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    /// <summary>Listens on a Unix socket; each client in turn gets the console's output and types into it.</summary>
+    private static readonly TimeSpan SocketDrainLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Listens on a Unix socket; each client in turn gets the console's output and types into it. Ends when the
+    /// machine has stopped and the connected client, if any, has been sent all the console's output.
+    /// </summary>
     private static async Task ServeSocket(LinuxMachine machine, string path, Task<MachineExit> run)
     {
         File.Delete(path);
@@ -170,7 +179,10 @@ internal static class LinuxRun
         {
             while (!run.IsCompleted)
             {
-                using var client = await listener.AcceptAsync().ConfigureAwait(false);
+                var accepting = listener.AcceptAsync();
+                if (await Task.WhenAny(accepting, run).ConfigureAwait(false) == run)
+                    break;
+                using var client = await accepting.ConfigureAwait(false);
                 await using var stream = new NetworkStream(client, ownsSocket: false);
                 var toGuest = stream.CopyToAsync(machine.Console);
                 var fromGuest = machine.Console.CopyToAsync(stream);
