@@ -68,10 +68,9 @@ public sealed class DifferentialRunner : IDisposable
     {
         if (test.Mode != GuestMode.Long64 || host.Kind != OutcomeKind.Exception || soft.Kind != OutcomeKind.Exception) return false;
         if (host.Vector != 6 || soft.Vector != 13 || soft.ErrorCode != 0 || host.Rip != soft.Rip) return false;
-        ulong start = DiffMachine.CodeStart(test.Bitness);
-        var step = FlagAnalysis.Analyze(test.Code, test.Bitness).FirstOrDefault(s => start + (ulong)s.Offset == host.Rip);
-        return step.Instruction.Code != Code.INVALID
-            && step.Instruction.Code.CpuidFeatures().Any(f => f is CpuidFeature.SSE or CpuidFeature.SSE2 or CpuidFeature.SSE3
+        Code code = InstructionAt(test, host.Rip).Code;
+        return code != Code.INVALID
+            && code.CpuidFeatures().Any(f => f is CpuidFeature.SSE or CpuidFeature.SSE2 or CpuidFeature.SSE3
                 or CpuidFeature.SSSE3 or CpuidFeature.SSE4_1 or CpuidFeature.SSE4_2);
     }
 
@@ -87,9 +86,14 @@ public sealed class DifferentialRunner : IDisposable
     {
         if (test.Mode == GuestMode.Long64 || host.Kind != OutcomeKind.Exception || soft.Kind != OutcomeKind.Exception) return false;
         if (host.Vector != 14 || soft.Vector != 14 || host.Rip != soft.Rip || host.Cr2 == soft.Cr2) return false;
+        return InstructionAt(test, host.Rip).Mnemonic is Mnemonic.Cmpsb or Mnemonic.Cmpsw or Mnemonic.Cmpsd or Mnemonic.Cmpsq;
+    }
+
+    /// <summary>The sequence's instruction that starts at <paramref name="rip"/>, or an INVALID one when none does.</summary>
+    private static Instruction InstructionAt(TestCase test, ulong rip)
+    {
         ulong start = DiffMachine.CodeStart(test.Bitness);
-        var step = FlagAnalysis.Analyze(test.Code, test.Bitness).FirstOrDefault(s => start + (ulong)s.Offset == host.Rip);
-        return step.Instruction.Mnemonic is Mnemonic.Cmpsb or Mnemonic.Cmpsw or Mnemonic.Cmpsd or Mnemonic.Cmpsq;
+        return FlagAnalysis.Analyze(test.Code, test.Bitness).FirstOrDefault(s => start + (ulong)s.Offset == rip).Instruction;
     }
 
     /// <summary>
