@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Intrinsics;
 using Iced.Intel;
 
@@ -68,25 +69,15 @@ public sealed unsafe partial class X86Cpu
         int size = OperandSize(ref instruction, 1);
         ulong data = ReadOperand(ref instruction, 1, size);
         uint crc = (uint)ReadRegister(instruction.Op0Register);
-        for (int i = 0; i < size; i++)
-            crc = s_crc32cTable[(byte)(crc ^ (data >> (i * 8)))] ^ (crc >> 8);
+        // .NET's CRC-32C step is this instruction's (reflected, no inversion), in software where the host lacks it.
+        crc = size switch
+        {
+            1 => BitOperations.Crc32C(crc, (byte)data),
+            2 => BitOperations.Crc32C(crc, (ushort)data),
+            4 => BitOperations.Crc32C(crc, (uint)data),
+            _ => BitOperations.Crc32C(crc, data),
+        };
         // A 32-bit register write zero-extends in 64-bit mode; the r64 form writes all 64 bits, the upper half zero.
         WriteRegister(instruction.Op0Register, crc);
-    }
-
-    /// <summary>CRC-32C of each byte value, reflected (0x82F63B78 is 0x1EDC6F41 with its bits reversed).</summary>
-    private static readonly uint[] s_crc32cTable = BuildCrc32cTable();
-
-    private static uint[] BuildCrc32cTable()
-    {
-        var table = new uint[256];
-        for (uint value = 0; value < 256; value++)
-        {
-            uint crc = value;
-            for (int bit = 0; bit < 8; bit++)
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-            table[value] = crc;
-        }
-        return table;
     }
 }
