@@ -535,6 +535,63 @@ public static class SseFloat
     }
 
     /// <summary>
+    /// <paramref name="bits"/> rounded to an integer-valued float of the same format with rounding control <paramref name="rc"/>
+    /// (0 nearest-even, 1 down, 2 up, 3 toward zero). Only sign, exponent and the fraction bits below the binary point
+    /// matter, so this works on the bit pattern: dropping those bits truncates, and adding one unit of the lowest integer
+    /// bit rounds away from zero, a carry into the exponent included.
+    /// </summary>
+    public static ulong RoundToIntegral(ulong bits, bool isDouble, int rc, bool denormalsAreZero, ref uint flags)
+    {
+        int fractionBits = isDouble ? 52 : 23;
+        int bias = isDouble ? 1023 : 127;
+        ulong exponentField = isDouble ? 0x7FFUL : 0xFFUL;
+        ulong signBit = 1UL << (isDouble ? 63 : 31);
+        ulong fractionMask = (1UL << fractionBits) - 1;
+        ulong exponent = bits >> fractionBits & exponentField;
+        bool negative = (bits & signBit) != 0;
+        if (exponent == exponentField)
+        {
+            if ((bits & fractionMask) == 0) return bits;
+            ulong quietBit = 1UL << (fractionBits - 1);
+            if ((bits & quietBit) == 0) flags |= FlagInvalid;
+            return bits | quietBit;
+        }
+        if ((bits & ~signBit) == 0) return bits;
+        if (exponent == 0 && denormalsAreZero) return bits & signBit;
+        int unbiased = (int)exponent - bias;
+        if (unbiased >= fractionBits) return bits;
+        ulong one = (ulong)bias << fractionBits;
+        if (unbiased < 0)
+        {
+            // |x| < 1: the result is a signed zero or a signed one.
+            flags |= FlagPrecision;
+            bool roundsToOne = rc switch
+            {
+                0 => unbiased == -1 && (bits & fractionMask) != 0, // above one half; exactly one half goes to even zero
+                1 => negative,
+                2 => !negative,
+                _ => false,
+            };
+            return (bits & signBit) | (roundsToOne ? one : 0);
+        }
+        int dropped = fractionBits - unbiased;
+        ulong droppedMask = (1UL << dropped) - 1;
+        ulong remainder = bits & droppedMask;
+        if (remainder == 0) return bits;
+        flags |= FlagPrecision;
+        ulong truncated = bits & ~droppedMask;
+        ulong half = 1UL << (dropped - 1);
+        bool awayFromZero = rc switch
+        {
+            0 => remainder > half || (remainder == half && (truncated >> dropped & 1) != 0),
+            1 => negative,
+            2 => !negative,
+            _ => false,
+        };
+        return awayFromZero ? truncated + (1UL << dropped) : truncated;
+    }
+
+    /// <summary>
     /// CVT(T)xx2SI / CVT(T)xx2DQ: to a 32- or 64-bit signed integer, truncating or rounding per MXCSR.RC. NaN, infinity
     /// and values out of range give the integer indefinite with IE; an inexact conversion sets PE.
     /// </summary>
